@@ -1,0 +1,124 @@
+"""Tensor construction, dtype policy, conversion, factories, repr and error messages."""
+
+import numpy as np
+import pytest
+
+import tinygrad_cnn as tg
+from tinygrad_cnn import Tensor
+
+
+def test_float_data_becomes_float32_unless_dtype_given():
+    assert Tensor([[1.0, 2.0]]).dtype == np.float32
+    assert Tensor(np.zeros((2, 3))).dtype == np.float32
+    assert Tensor(np.zeros((2, 3)), dtype=np.float64).dtype == np.float64
+    assert Tensor(3.5).shape == ()
+
+
+def test_integer_data_stays_integer_and_cannot_require_grad():
+    labels = Tensor(np.array([1, 2, 3]))
+    assert labels.dtype == np.int64 and not labels.requires_grad
+    assert Tensor([1, 2]).dtype == np.int64
+    with pytest.raises(TypeError, match="only floating-point tensors can require grad"):
+        Tensor([1, 2], requires_grad=True)
+
+
+def test_attributes():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    assert x.shape == (2, 3) and x.ndim == 2 and x.device == "cpu"
+    assert x.grad is None and x.requires_grad and x.is_leaf
+
+
+def test_numpy_item_and_to():
+    x = Tensor([[1.5]])
+    assert isinstance(x.numpy(), np.ndarray)
+    assert x.item() == 1.5
+    assert x.to("cpu") is x
+    with pytest.raises(ValueError, match="2 elements"):
+        Tensor([1.0, 2.0]).item()
+    with pytest.raises(ValueError, match="valid devices"):
+        x.to("tpu")
+
+
+def test_numpy_array_on_the_left_gives_a_tensor():
+    out = np.array([1.0, 2.0]) + Tensor([1.0, 1.0])
+    assert isinstance(out, Tensor)
+    np.testing.assert_allclose(out.numpy(), [2.0, 3.0])
+    out = np.array([2.0]) * Tensor([3.0], requires_grad=True)
+    assert isinstance(out, Tensor) and out.requires_grad
+
+
+def test_python_scalars_keep_float32():
+    x = Tensor([1.0, 2.0])
+    for y in (x * 2, 2 * x, x / 3, x**2, 1 - x, x + 0.5):
+        assert y.dtype == np.float32
+
+
+def test_comparisons_return_bool_tensors_without_grad():
+    x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    mask = x > 1.5
+    assert mask.dtype == np.bool_ and not mask.requires_grad
+    np.testing.assert_array_equal(mask.numpy(), [False, True, True])
+    np.testing.assert_array_equal((x == Tensor([1.0, 0.0, 3.0])).numpy(), [True, False, True])
+    np.testing.assert_array_equal((2 <= x).numpy(), [False, True, True])
+
+
+def test_shape_errors_name_op_and_shapes():
+    with pytest.raises(ValueError, match=r"add \(\+\): shapes \(2, 3\) and \(4,\)"):
+        Tensor(np.ones((2, 3))) + Tensor(np.ones(4))
+    with pytest.raises(ValueError, match=r"mul \(\*\): shapes \(2,\) and \(3,\)"):
+        Tensor(np.ones(2)) * np.ones(3)
+    with pytest.raises(ValueError, match=r"matmul \(@\): shapes \(2, 3\) and \(2, 3\)"):
+        Tensor(np.ones((2, 3))) @ Tensor(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"reshape: .*\(2, 3\).*\(4, 2\)"):
+        Tensor(np.ones((2, 3))).reshape(4, 2)
+    with pytest.raises(ValueError, match="not a permutation"):
+        Tensor(np.ones((2, 3))).transpose(0, 0)
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        Tensor(np.ones((2, 3))).sum(axis=2)
+    with pytest.raises(IndexError, match=r"getitem: .*\(2, 3\)"):
+        Tensor(np.ones((2, 3)))[5]
+
+
+def test_factories_and_manual_seed():
+    tg.manual_seed(7)
+    a = Tensor.randn(3, 4)
+    u = Tensor.uniform(-1, 1, (2, 2))
+    tg.manual_seed(7)
+    b = Tensor.randn(3, 4)
+    v = Tensor.uniform(-1, 1, (2, 2))
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(u.numpy(), v.numpy())
+    assert a.dtype == np.float32 and ((u.numpy() >= -1) & (u.numpy() < 1)).all()
+    z = Tensor.zeros(2, 3, requires_grad=True)
+    assert z.requires_grad and z.shape == (2, 3) and not z.numpy().any()
+    assert Tensor.ones((2, 2)).numpy().sum() == 4
+    assert Tensor.zeros(2, device="cpu").device == "cpu"
+
+
+def test_repr_shows_values_and_grad_tracking():
+    assert repr(Tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    assert repr(Tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
+    y = Tensor([1.0], requires_grad=True) * 2
+    assert repr(y) == "tensor([2.], grad_fn=<MulBackward>)"
+    assert "dtype=float64" in repr(Tensor([1.0], dtype=np.float64))
+
+
+def test_requires_grad_and_detach():
+    x = Tensor([1.0]).requires_grad_()
+    assert x.requires_grad
+    y = x * 2
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        y.requires_grad_(False)
+
+
+def test_getitem_with_tensor_index_and_list():
+    x = Tensor(np.arange(12.0).reshape(3, 4))
+    np.testing.assert_array_equal(x[Tensor(np.array([2, 0]))].numpy(), [[8, 9, 10, 11],
+                                                                        [0, 1, 2, 3]])
+    np.testing.assert_array_equal(x[[0, 0], [1, 3]].numpy(), [1, 3])
+
+
+def test_argmax_and_len():
+    x = Tensor([[1.0, 5.0, 5.0], [7.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(x.argmax(axis=1).numpy(), [1, 0])
+    assert len(x) == 2
