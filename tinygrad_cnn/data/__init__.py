@@ -1,0 +1,28 @@
+"""Data: the IDX reader, MNIST / Fashion-MNIST, the bundled MNIST sample, the DataLoader.
+
+>>> from tinygrad_cnn.data import MNISTSample, DataLoader
+>>> loader = DataLoader(MNISTSample(train=True), batch_size=64, shuffle=True)
+>>> images, labels = next(iter(loader))    # Tensors: float32 (64, 1, 28, 28), int64 (64,)
+"""
+
+from .datasets import (
+    DATA_ENV_VAR,
+    MIRRORS,
+    MNIST,
+    SHA256,
+    ArrayDataset,
+    DownloadError,
+    FashionMNIST,
+    MNISTSample,
+    download_dataset,
+    download_file,
+    search_dirs,
+)
+from .idx import load_idx
+from .loader import DataLoader
+
+__all__ = [
+    "ArrayDataset", "DATA_ENV_VAR", "DataLoader", "DownloadError", "FashionMNIST", "MIRRORS",
+    "MNIST", "MNISTSample", "SHA256", "download_dataset", "download_file", "load_idx",
+    "search_dirs",
+]
