@@ -5,8 +5,10 @@ __version__ = "0.1.0"
 from .autograd import Function, is_grad_enabled, no_grad
 from .backend import DEFAULT_DEVICE, default_device, manual_seed
 from .tensor import Tensor
+from . import nn, optim, models  # noqa: E402  (after Tensor: they build on it)
+from .serialization import CheckpointError, load, save
 
 __all__ = [
-    "DEFAULT_DEVICE", "Function", "Tensor", "__version__", "default_device",
-    "is_grad_enabled", "manual_seed", "no_grad",
+    "CheckpointError", "DEFAULT_DEVICE", "Function", "Tensor", "__version__", "default_device",
+    "is_grad_enabled", "load", "manual_seed", "models", "nn", "no_grad", "optim", "save",
 ]

@@ -67,10 +67,14 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
-    @classmethod
-    def _from_array(cls, array, ctx):
-        """Wrap an op's output array (already on the right device and dtype)."""
-        t = cls.__new__(cls)
+    @staticmethod
+    def _from_array(array, ctx):
+        """Wrap an op's output array (already on the right device and dtype).
+
+        Always a plain Tensor, even when the input was a subclass such as
+        ``nn.Parameter``: ``w.T`` or ``w * 2`` is a result, not a parameter.
+        """
+        t = Tensor.__new__(Tensor)
         t.data = array
         t.device = backend.device_of(array)
         t.grad = None
@@ -228,29 +232,32 @@ class Tensor:
     @staticmethod
     def zeros(*shape, requires_grad=False, device=None, dtype=np.float32) -> Tensor:
         xp = backend.array_module(_device(device))
-        return Tensor(xp.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+        return Tensor(xp.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad,
+                      dtype=dtype)
 
     @staticmethod
     def ones(*shape, requires_grad=False, device=None, dtype=np.float32) -> Tensor:
         xp = backend.array_module(_device(device))
-        return Tensor(xp.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+        return Tensor(xp.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad,
+                      dtype=dtype)
 
     @staticmethod
     def full(shape, value, requires_grad=False, device=None, dtype=np.float32) -> Tensor:
         xp = backend.array_module(_device(device))
-        return Tensor(xp.full(_shape((shape,)), value, dtype=dtype), requires_grad=requires_grad)
+        return Tensor(xp.full(_shape((shape,)), value, dtype=dtype),
+                      requires_grad=requires_grad, dtype=dtype)
 
     @staticmethod
     def randn(*shape, requires_grad=False, device=None, dtype=np.float32) -> Tensor:
         """Standard normal draws from the library generator (seed with ``manual_seed``)."""
         values = backend.host_rng().standard_normal(_shape(shape)).astype(dtype)
-        return Tensor(values, requires_grad=requires_grad, device=_device(device))
+        return Tensor(values, requires_grad=requires_grad, device=_device(device), dtype=dtype)
 
     @staticmethod
     def uniform(low, high, shape, requires_grad=False, device=None, dtype=np.float32):
         """Uniform draws in [low, high) from the library generator."""
         values = backend.host_rng().uniform(low, high, _shape((shape,))).astype(dtype)
-        return Tensor(values, requires_grad=requires_grad, device=_device(device))
+        return Tensor(values, requires_grad=requires_grad, device=_device(device), dtype=dtype)
 
     @staticmethod
     def arange(*args, device=None, dtype=None) -> Tensor:

@@ -1,0 +1,212 @@
+"""save/load: checkpoint round trips, the file format, atomic writes and clear errors."""
+
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import tinygrad_cnn as tg
+from tinygrad_cnn import Tensor, backend, optim
+from tinygrad_cnn.models import LeNet5
+from tinygrad_cnn.serialization import MARKER, CheckpointError, load, save
+
+
+def assert_same(a, b, where="root"):
+    """Equal structure, types, values and dtypes."""
+    assert type(a) is type(b), f"{where}: {type(a)} vs {type(b)}"
+    if isinstance(a, dict):
+        assert list(a) == list(b), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}/{i}")
+    elif isinstance(a, (np.ndarray, np.generic)):
+        assert a.dtype == b.dtype and a.shape == b.shape, where
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    else:
+        assert a == b or (a != a and b != b), where
+
+
+def make_checkpoint():
+    tg.manual_seed(0)
+    model = LeNet5()
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    for p in model.parameters():
+        p.grad = Tensor(np.full(p.shape, 0.01, dtype=np.float32))
+    opt.step()
+    return model, opt, {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "epoch": 3,
+        "rng": backend.get_state(),
+        "config": {"lr": 0.001, "betas": (0.9, 0.999), "name": "lenet5", "amp": False,
+                   "note": None, "nan": float("nan"), "history": [0.5, 0.25]},
+        "counts": np.arange(4, dtype=np.int64),
+        "mask": np.array([True, False]),
+        "half": np.ones((2, 2), dtype=np.float16),
+        "scalar": np.float32(1.5),
+    }
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model, opt, ckpt = make_checkpoint()
+    save(ckpt, tmp_path / "ckpt.npz")
+    back = load(tmp_path / "ckpt.npz")
+    expected = {**ckpt, "model": dict(ckpt["model"])}  # OrderedDict comes back as a dict
+    assert_same(back, expected)
+    assert sorted(back["optimizer"]["state"]) == list(range(10))  # int keys stay ints
+    # resume: weights, optimizer and RNG all restored
+    tg.manual_seed(123)
+    fresh = LeNet5()
+    fresh.load_state_dict(back["model"])
+    for (name, p), q in zip(model.named_parameters(), fresh.parameters(), strict=True):
+        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=name)
+    opt2 = optim.Adam(fresh.parameters())
+    opt2.load_state_dict(back["optimizer"])
+    assert opt2.state[next(fresh.parameters())]["step"] == 1
+    backend.set_state(back["rng"])
+    first = backend.host_rng().random(3)
+    backend.set_state(ckpt["rng"])
+    np.testing.assert_array_equal(first, backend.host_rng().random(3))
+
+
+def test_file_is_a_plain_npz_with_readable_keys(tmp_path):
+    _, _, ckpt = make_checkpoint()
+    save(ckpt, tmp_path / "c.npz")
+    with np.load(tmp_path / "c.npz", allow_pickle=False) as f:
+        names = set(f.files)
+        assert {MARKER, "model/conv1.weight", "model/fc3.bias", "optimizer/state/0/exp_avg",
+                "counts"} <= names
+        np.testing.assert_array_equal(f["model/conv1.weight"], ckpt["model"]["conv1.weight"])
+    # non-array leaves live in the JSON marker entry, not as members of their own
+    assert "epoch" not in names and "config/lr" not in names
+
+
+def test_tensors_and_bare_values(tmp_path):
+    t = Tensor([[1.0, 2.0]], requires_grad=True)
+    save({"t": t, "nested": [t, (1, "a")]}, tmp_path / "t")
+    back = load(tmp_path / "t")
+    assert os.path.exists(tmp_path / "t")  # written exactly as named, no suffix added
+    assert isinstance(back["t"], np.ndarray) and back["t"].dtype == np.float32
+    assert back["nested"][1] == (1, "a")
+    save(np.arange(3), tmp_path / "a.npz")
+    np.testing.assert_array_equal(load(tmp_path / "a.npz"), np.arange(3))
+    save(7, tmp_path / "s.npz")
+    assert load(tmp_path / "s.npz") == 7
+
+
+def test_colliding_paths_stay_apart(tmp_path):
+    obj = {"a/b": np.zeros(1), "a": {"b": np.ones(1)}, MARKER: np.full(1, 2.0)}
+    save(obj, tmp_path / "c.npz")
+    assert_same(load(tmp_path / "c.npz"), obj)
+
+
+def test_big_integers_survive(tmp_path):
+    obj = {"big": 2**127 + 12345, "neg": -(2**100)}
+    save(obj, tmp_path / "b.npz")
+    assert load(tmp_path / "b.npz") == obj
+
+
+@pytest.mark.parametrize("obj,key", [
+    ({"a": {"b": object()}}, "a/b"),
+    ({"a": [1, {2, 3}]}, "a/1"),
+    ({"a": {(1, 2): 3}}, "a"),
+    ({"arr": np.array([None, 1], dtype=object)}, "arr"),
+])
+def test_unsupported_values_name_their_key(obj, key, tmp_path):
+    with pytest.raises(TypeError, match=f"'{key}'"):
+        save(obj, tmp_path / "x.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_saving_a_module_suggests_state_dict(tmp_path):
+    with pytest.raises(TypeError, match="state_dict"):
+        save({"model": LeNet5()}, tmp_path / "x.npz")
+
+
+def test_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.npz"
+    save({"epoch": 1, "w": np.zeros(1000)}, path)
+    before = path.read_bytes()
+    real_write = np.lib.format.write_array
+    calls = []
+
+    def failing_write(fp, array, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the header is written, then the disk "fills up"
+            fp.write(b"\0" * 100)
+            raise OSError(28, "No space left on device")
+        return real_write(fp, array, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "write_array", failing_write)
+    with pytest.raises(OSError, match="No space left"):
+        save({"epoch": 2, "w": np.ones(1000)}, path)
+    monkeypatch.undo()
+    assert len(calls) == 2
+    assert path.read_bytes() == before
+    assert load(path)["epoch"] == 1
+    assert os.listdir(tmp_path) == ["ckpt.npz"]  # no temporary file left behind
+
+
+def test_save_replaces_an_existing_file(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    save({"epoch": 1}, path)
+    save({"epoch": 2}, path)
+    assert load(path) == {"epoch": 2}
+    assert os.listdir(tmp_path) == ["ckpt.npz"]
+
+
+def test_missing_file_and_new_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.npz"):
+        load(tmp_path / "nope.npz")
+    save({"a": 1}, tmp_path / "runs" / "one" / "x.npz")  # parents are created
+    assert load(tmp_path / "runs" / "one" / "x.npz") == {"a": 1}
+
+
+def test_foreign_npz(tmp_path):
+    np.savez(tmp_path / "foreign.npz", weights=np.zeros(3))
+    with pytest.raises(CheckpointError, match=MARKER):
+        load(tmp_path / "foreign.npz")
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    with pytest.raises(CheckpointError, match="not an .npz"):
+        load(tmp_path / "array.npy")
+
+
+def test_garbage_and_empty_files(tmp_path):
+    (tmp_path / "garbage.npz").write_bytes(os.urandom(300))
+    (tmp_path / "empty.npz").write_bytes(b"")
+    for name in ("garbage.npz", "empty.npz"):
+        with pytest.raises(CheckpointError, match=name):
+            load(tmp_path / name)
+
+
+def test_truncated_file(tmp_path):
+    _, _, ckpt = make_checkpoint()
+    save(ckpt, tmp_path / "c.npz")
+    data = (tmp_path / "c.npz").read_bytes()
+    for cut in (len(data) // 2, len(data) - 10):
+        (tmp_path / "t.npz").write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match="corrupt or truncated"):
+            load(tmp_path / "t.npz")
+
+
+def test_flipped_bytes_are_caught_by_the_checksum(tmp_path):
+    save({"w": np.zeros(1000)}, tmp_path / "c.npz")
+    data = bytearray((tmp_path / "c.npz").read_bytes())
+    with zipfile.ZipFile(tmp_path / "c.npz") as z:
+        info = z.getinfo("w.npy")
+    data[info.header_offset + 200] ^= 0xFF  # inside the array data
+    (tmp_path / "c.npz").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load(tmp_path / "c.npz")
+
+
+def test_newer_format_version_is_refused(tmp_path):
+    header = '{"format": "tinygrad_cnn", "version": 99, "tree": {"value": 1}}'
+    with zipfile.ZipFile(tmp_path / "v.npz", "w") as z, z.open(MARKER + ".npy", "w") as m:
+        np.lib.format.write_array(m, np.array(header))
+    with pytest.raises(CheckpointError, match="version 99"):
+        load(tmp_path / "v.npz")

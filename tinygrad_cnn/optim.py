@@ -1,0 +1,315 @@
+"""Optimizers with PyTorch's exact update rules: ``SGD`` and ``Adam``.
+
+``step()`` updates each parameter's ``.data`` in place on its own device, with at most
+one temporary array per parameter, and skips parameters whose ``grad`` is ``None``.
+
+State dict format (PyTorch's layout, NumPy arrays on the host, so ``tg.save`` can write it)::
+
+    {"state": {0: {"momentum_buffer": array}, ...},        # SGD with momentum
+               {0: {"step": 3, "exp_avg": array, "exp_avg_sq": array}, ...},  # Adam
+     "param_groups": [{"lr": 0.01, "momentum": 0.9, ..., "params": [0, 1, 2]}]}
+
+Parameters are keyed by their index across all groups in order, so a state dict loads
+into an optimizer built over the same parameters in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from . import backend
+from .tensor import Tensor
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Holds parameter groups and per-parameter state; subclasses define ``step``.
+
+    Parameters
+    ----------
+    params : iterable of Tensors, or of dicts ``{"params": [...], "lr": ...}``
+        A generator such as ``model.parameters()`` is fine; it is read once.
+    defaults : dict
+        Hyperparameters for groups that do not set them.
+    """
+
+    def __init__(self, params, defaults: dict):
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params must be an iterable of Tensors (e.g. model.parameters()), got a "
+                "single Tensor; wrap it in a list"
+            )
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict] = []
+        self.state: dict = {}
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group: dict) -> None:
+        """Add ``{"params": [...], **hyperparameters}``; missing settings take the defaults."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError("a parameter group must be a dict with a 'params' entry")
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        known = {id(p) for g in self.param_groups for p in g["params"]}
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"parameter {i} is a {type(p).__name__}, not a Tensor")
+            if not p.requires_grad or not p.is_leaf:
+                raise ValueError(
+                    f"parameter {i} (shape {p.shape}) cannot be optimized: it must be a leaf "
+                    f"tensor with requires_grad=True"
+                )
+            if id(p) in known:
+                raise ValueError(f"parameter {i} (shape {p.shape}) appears more than once")
+            known.add(id(p))
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        full = dict(self.defaults)
+        full.update({k: v for k, v in group.items() if k != "params"})
+        self._validate(full)
+        full["params"] = params
+        self.param_groups.append(full)
+
+    def _validate(self, group: dict) -> None:
+        lr = _number(group["lr"], "lr")
+        _check(lr >= 0.0, f"invalid learning rate {lr}: must be >= 0")
+        wd = _number(group["weight_decay"], "weight_decay")
+        _check(wd >= 0.0, f"invalid weight_decay {wd}: must be >= 0")
+
+    def _params(self):
+        for group in self.param_groups:
+            yield from group["params"]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (``None``, PyTorch's default) or zero it."""
+        for p in self._params():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
+
+    def step(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ state dicts
+    def state_dict(self) -> dict:
+        """Hyperparameters and per-parameter state as host NumPy arrays (see module doc)."""
+        index = {id(p): i for i, p in enumerate(self._params())}
+        state = {}
+        for p in self._params():
+            if p in self.state:
+                state[index[id(p)]] = {
+                    k: (np.array(backend.to_host(v)) if not isinstance(v, numbers.Number)
+                        else v)
+                    for k, v in self.state[p].items()
+                }
+        groups = []
+        for group in self.param_groups:
+            entry = {k: v for k, v in group.items() if k != "params"}
+            entry["params"] = [index[id(p)] for p in group["params"]]
+            groups.append(entry)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore hyperparameters and state written by ``state_dict`` (or ``tg.load``).
+
+        Arrays are copied to each parameter's device and floating dtype; keys of ``state``
+        may be ints or their strings.
+        """
+        try:
+            groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        except (KeyError, TypeError):
+            raise ValueError(
+                "not an optimizer state dict: expected keys 'state' and 'param_groups'"
+            ) from None
+        if len(groups) != len(self.param_groups):
+            raise ValueError(
+                f"state dict has {len(groups)} parameter groups, optimizer has "
+                f"{len(self.param_groups)}"
+            )
+        for i, (saved, own) in enumerate(zip(groups, self.param_groups, strict=True)):
+            if len(saved["params"]) != len(own["params"]):
+                raise ValueError(
+                    f"parameter group {i}: state dict has {len(saved['params'])} parameters, "
+                    f"optimizer has {len(own['params'])}"
+                )
+        params = list(self._params())
+        new_state = {}
+        for key, entry in saved_state.items():
+            i = int(key)
+            if not 0 <= i < len(params):
+                raise ValueError(f"state dict has state for parameter {i}, optimizer has "
+                                 f"{len(params)} parameters")
+            p = params[i]
+            new_state[p] = {k: self._restore(v, p, i, k) for k, v in entry.items()}
+        candidates = []
+        for saved, own in zip(groups, self.param_groups, strict=True):
+            candidate = dict(own)
+            candidate.update({k: v for k, v in saved.items() if k != "params"})
+            if "betas" in candidate:
+                candidate["betas"] = tuple(candidate["betas"])
+            self._validate(candidate)
+            candidates.append(candidate)
+        for own, candidate in zip(self.param_groups, candidates, strict=True):
+            own.update(candidate)  # only now: a bad state dict changes nothing
+        self.state = new_state
+
+    @staticmethod
+    def _restore(value, p, index, name):
+        if isinstance(value, Tensor):
+            value = value.data
+        if isinstance(value, numbers.Number):
+            return value
+        host = np.asarray(backend.to_host(value))
+        if host.ndim == 0:
+            return host.item()
+        if host.shape != p.shape:
+            raise ValueError(
+                f"state '{name}' of parameter {index} has shape {host.shape}, but the "
+                f"parameter has shape {p.shape}"
+            )
+        return backend.move(host.astype(p.dtype, copy=True), p.device)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in group.items() if k != "params"]
+        return "\n".join(lines) + "\n)"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov and weight decay.
+
+    Per parameter, as PyTorch: ``d = g + weight_decay * p``; with momentum
+    ``b = d`` on the first step, then ``b = momentum * b + (1 - dampening) * d``, and
+    ``d = d + momentum * b`` (Nesterov) or ``d = b``; finally ``p -= lr * d``.
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=bool(nesterov))
+        super().__init__(params, defaults)
+
+    def _validate(self, group: dict) -> None:
+        super()._validate(group)
+        momentum = _number(group["momentum"], "momentum")
+        _check(momentum >= 0.0, f"invalid momentum {momentum}: must be >= 0")
+        _number(group["dampening"], "dampening")
+        if group["nesterov"]:
+            _check(momentum > 0 and group["dampening"] == 0,
+                   "nesterov momentum needs momentum > 0 and dampening = 0")
+
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, momentum = group["lr"], group["momentum"]
+            dampening, wd = group["dampening"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                w, g = p.data, p.grad.data
+                owned = wd != 0  # is `d` a scratch array we may overwrite?
+                if owned:
+                    d = w * wd
+                    d += g
+                else:
+                    d = g
+                if momentum != 0:
+                    state = self.state.setdefault(p, {})
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = d.copy()
+                    else:
+                        buf *= momentum
+                        buf += d if dampening == 0 else (1.0 - dampening) * d
+                    if group["nesterov"]:
+                        if owned:
+                            d += momentum * buf
+                        else:
+                            d = d + momentum * buf
+                            owned = True
+                    else:
+                        d, owned = buf, False
+                if owned:
+                    d *= lr
+                    w -= d
+                else:
+                    w -= lr * d
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with PyTorch's arithmetic and L2 weight decay added to the grad.
+
+    Per parameter at step t: ``g += weight_decay * p``; ``m += (1 - beta1) * (g - m)``;
+    ``v = beta2 * v + (1 - beta2) * g * g``;
+    ``p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)``.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        super().__init__(params, defaults)
+
+    def _validate(self, group: dict) -> None:
+        super()._validate(group)
+        eps = _number(group["eps"], "eps")
+        _check(eps >= 0.0, f"invalid eps {eps}: must be >= 0")
+        betas = group["betas"]
+        _check(len(betas) == 2, f"betas must be a pair, got {betas!r}")
+        for i, beta in enumerate(betas):
+            beta = _number(beta, f"betas[{i}]")
+            _check(0.0 <= beta < 1.0, f"invalid betas[{i}] {beta}: must be in [0, 1)")
+
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                w, g = p.data, p.grad.data
+                xp = backend.array_module(p.device)
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = {
+                        "step": 0, "exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w),
+                    }
+                state["step"] += 1
+                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+                if wd != 0:
+                    g = w * wd
+                    g += p.grad.data
+                tmp = g - m  # the one scratch array, reused below
+                tmp *= 1.0 - beta1
+                m += tmp
+                xp.multiply(g, 1.0 - beta2, out=tmp)
+                tmp *= g
+                v *= beta2
+                v += tmp
+                step_size = lr / (1.0 - beta1**t)
+                xp.sqrt(v, out=tmp)
+                tmp /= math.sqrt(1.0 - beta2**t)
+                tmp += eps
+                xp.divide(m, tmp, out=tmp)
+                tmp *= step_size
+                w -= tmp
