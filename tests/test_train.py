@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tinygrad_cnn import serialization
+from tinygrad_cnn import train as train_module
 from tinygrad_cnn.data import ArrayDataset, MNISTSample
 from tinygrad_cnn.optim import Adam
 from tinygrad_cnn.train import TrainConfig, TrainingInterrupted, fit, read_checkpoint
@@ -42,7 +43,8 @@ def assert_same_weights(a, b):
 
 def test_training_reduces_the_loss_and_logs_metrics(tmp_path, small_sets):
     log = tmp_path / "metrics.jsonl"
-    _, history = fit(config(tmp_path, log=str(log)), out=open(os.devnull, "w"),
+    _, history = fit(config(tmp_path, log=str(log), augment=0, schedule="constant"),
+                     out=open(os.devnull, "w"),
                      datasets=small_sets)
     assert len(history) == 3
     assert history[-1]["train_loss"] < history[0]["train_loss"]
@@ -54,10 +56,25 @@ def test_training_reduces_the_loss_and_logs_metrics(tmp_path, small_sets):
     assert state["epoch"] == 3 and state["batch"] == 0
 
 
-def test_resume_after_an_epoch_is_bit_identical(tmp_path, small_sets):
+class Killed(BaseException):
+    """Stands for the process dying: not an Exception, so nothing in fit() catches it."""
+
+
+def test_resume_after_a_kill_is_bit_identical(tmp_path, small_sets, monkeypatch):
     quiet = open(os.devnull, "w")
     full, _ = fit(config(tmp_path / "a"), out=quiet, datasets=small_sets)
-    fit(config(tmp_path / "b", epochs=1), out=quiet, datasets=small_sets)
+
+    real_write = train_module.write_checkpoint
+
+    def write_then_die(*args, **kwargs):
+        real_write(*args, **kwargs)
+        raise Killed  # right after epoch 1's checkpoint
+
+    monkeypatch.setattr(train_module, "write_checkpoint", write_then_die)
+    with pytest.raises(Killed):
+        fit(config(tmp_path / "b"), out=quiet, datasets=small_sets)
+    monkeypatch.setattr(train_module, "write_checkpoint", real_write)
+    assert read_checkpoint(tmp_path / "b" / "ckpt.npz")["epoch"] == 1
     resumed, history = fit(config(tmp_path / "b", resume=True), out=quiet, datasets=small_sets)
     assert [m["epoch"] for m in history] == [1, 2, 3]
     assert_same_weights(weights(full), weights(resumed))
@@ -90,7 +107,16 @@ def test_signal_mid_epoch_checkpoints_and_resume_is_bit_identical(tmp_path, smal
 def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, small_sets, monkeypatch):
     quiet = open(os.devnull, "w")
     cfg = config(tmp_path, epochs=2)
-    fit(dataclass_replace(cfg, epochs=1), out=quiet, datasets=small_sets)
+    real_write = train_module.write_checkpoint
+
+    def write_then_die(*args, **kwargs):
+        real_write(*args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(train_module, "write_checkpoint", write_then_die)
+    with pytest.raises(Killed):
+        fit(cfg, out=quiet, datasets=small_sets)
+    monkeypatch.setattr(train_module, "write_checkpoint", real_write)
     before = (tmp_path / "ckpt.npz").read_bytes()
 
     real_write = serialization._write_archive
@@ -112,7 +138,9 @@ def test_resume_refuses_a_different_recipe(tmp_path, small_sets):
     quiet = open(os.devnull, "w")
     fit(config(tmp_path, epochs=1), out=quiet, datasets=small_sets)
     with pytest.raises(ValueError, match="lr: checkpoint"):
-        fit(config(tmp_path, resume=True, lr=0.5), out=quiet, datasets=small_sets)
+        fit(config(tmp_path, epochs=1, resume=True, lr=0.5), out=quiet, datasets=small_sets)
+    with pytest.raises(ValueError, match="epochs: checkpoint 1, now 3"):
+        fit(config(tmp_path, resume=True), out=quiet, datasets=small_sets)
 
 
 def test_cli_train_and_evaluate_on_the_sample(tmp_path):

@@ -5,6 +5,7 @@
 >>> images, labels = next(iter(loader))    # Tensors: float32 (64, 1, 28, 28), int64 (64,)
 """
 
+from .augment import RandomShift
 from .datasets import (
     DATA_ENV_VAR,
     MIRRORS,
@@ -23,6 +24,6 @@ from .loader import DataLoader
 
 __all__ = [
     "ArrayDataset", "DATA_ENV_VAR", "DataLoader", "DownloadError", "FashionMNIST", "MIRRORS",
-    "MNIST", "MNISTSample", "SHA256", "download_dataset", "download_file", "load_idx",
+    "MNIST", "MNISTSample", "RandomShift", "SHA256", "download_dataset", "download_file", "load_idx",
     "search_dirs",
 ]

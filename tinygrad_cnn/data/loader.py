@@ -34,6 +34,9 @@ class DataLoader:
         Skip a final batch smaller than ``batch_size``.
     device : str, optional
         Where batches are placed; default the library's default device, read at iteration.
+    transform : callable, optional
+        ``transform(images, labels) -> (images, labels)`` on each batch's host arrays,
+        e.g. :class:`~tinygrad_cnn.data.RandomShift` for augmentation.
     seed : int, optional
         Shuffle with a private generator seeded once here (the order still changes from
         epoch to epoch, reproducibly). Without it shuffling draws from the library RNG
@@ -46,7 +49,8 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False,
-                 drop_last: bool = False, device: str | None = None, seed: int | None = None):
+                 drop_last: bool = False, device: str | None = None, seed: int | None = None,
+                 transform=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
             raise TypeError(f"DataLoader: batch_size must be a positive integer, got "
                             f"{batch_size!r} ({type(batch_size).__name__})")
@@ -60,6 +64,7 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.device = None if device is None else backend.parse_device(device)
         self.seed = seed
+        self.transform = transform
         self._rng = np.random.default_rng(seed) if seed is not None else None
 
     def __len__(self) -> int:
@@ -88,6 +93,8 @@ class DataLoader:
         stop = len(self) * self.batch_size
         for start in range(0, min(stop, len(order)), self.batch_size):
             images, labels = self._take(order[start:start + self.batch_size])
+            if self.transform is not None:
+                images, labels = self.transform(images, labels)
             labels = labels if hasattr(labels, "dtype") else np.asarray(labels)
             if labels.dtype.kind in "iub" and labels.dtype != np.int64:
                 labels = labels.astype(np.int64)
