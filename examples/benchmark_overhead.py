@@ -53,14 +53,14 @@ def main():
         tb = torch.tensor(b_np, requires_grad=True)
     print(f"{'case (8x8 float32)':32s} {'ours us':>9s} {'torch us':>9s} {'ratio':>6s}")
     for name, f in cases.items():
-        def ours():
+        def ours(f=f):
             a.grad = b.grad = None
             f(a, b).backward()
 
         t_ours = bench(ours, args.repeat)
         line = f"{name:32s} {t_ours:9.1f}"
         if torch is not None:
-            def theirs():
+            def theirs(f=f):
                 ta.grad = tb.grad = None
                 f(ta, tb).backward()
 

@@ -7,7 +7,7 @@ Each test module keeps a table of cases; adding an op means adding a line to a t
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -3,11 +3,11 @@ and both against PyTorch when it is installed."""
 
 import numpy as np
 import pytest
+from helpers import OpCase, check_op, check_op_torch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import OpCase, check_op, check_op_torch
 from tinygrad_cnn import Tensor
 from tinygrad_cnn.testing import gradcheck
 

@@ -93,7 +93,8 @@ def test_factories_and_manual_seed():
     assert z.requires_grad and z.shape == (2, 3) and not z.numpy().any()
     assert Tensor.ones((2, 2)).numpy().sum() == 4
     assert Tensor.zeros(2, device="cpu").device == "cpu"
-    for make in (lambda: Tensor.zeros(2, dtype=np.float64), lambda: Tensor.ones(2, dtype=np.float64),
+    for make in (lambda: Tensor.zeros(2, dtype=np.float64),
+                 lambda: Tensor.ones(2, dtype=np.float64),
                  lambda: Tensor.randn(2, dtype=np.float64),
                  lambda: Tensor.uniform(0, 1, 2, dtype=np.float64),
                  lambda: Tensor.full(2, 3.0, dtype=np.float64)):

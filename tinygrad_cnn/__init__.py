@@ -2,11 +2,11 @@
 
 __version__ = "0.1.0"
 
+from . import models, nn, optim
 from .autograd import Function, is_grad_enabled, no_grad
 from .backend import DEFAULT_DEVICE, default_device, manual_seed
-from .tensor import Tensor
-from . import nn, optim, models  # noqa: E402  (after Tensor: they build on it)
 from .serialization import CheckpointError, load, save
+from .tensor import Tensor
 
 __all__ = [
     "CheckpointError", "DEFAULT_DEVICE", "Function", "Tensor", "__version__", "default_device",

@@ -7,8 +7,8 @@ import operator
 
 import numpy as np
 
-from . import autograd, backend
-from . import ops
+from . import autograd, backend, ops
+
 
 def _as_array(data, dtype, device):
     """Convert user data to a backend array with the library's dtype policy.

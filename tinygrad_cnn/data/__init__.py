@@ -24,6 +24,7 @@ from .loader import DataLoader
 
 __all__ = [
     "ArrayDataset", "DATA_ENV_VAR", "DataLoader", "DownloadError", "FashionMNIST", "MIRRORS",
-    "MNIST", "MNISTSample", "RandomShift", "SHA256", "download_dataset", "download_file", "load_idx",
+    "MNIST", "MNISTSample", "RandomShift", "SHA256", "download_dataset", "download_file",
+    "load_idx",
     "search_dirs",
 ]
