@@ -248,8 +248,9 @@ class Max(Function):
         n_red = 1
         for n in red_shape:
             n_red *= n
-        gm = xp.zeros(kept_shape + [n_red], dtype=g.dtype)
-        xp.put_along_axis(gm, idx[..., None], g.reshape(kept_shape)[..., None], axis=-1)
+        rows = idx.size
+        gm = xp.zeros((rows, n_red), dtype=g.dtype)
+        gm[xp.arange(rows), idx.reshape(-1)] = g.reshape(-1)
         gm = gm.reshape(kept_shape + red_shape)
         inverse = [0] * len(shape)
         for pos, ax in enumerate(ctx.kept + ctx.axes):
