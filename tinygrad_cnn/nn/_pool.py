@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function
+from . import _workspace as ws
 
 
 def _xp(array):
@@ -34,7 +35,8 @@ def _pad(xp, x, ph, pw, value):
     if not ph and not pw:
         return x
     N, C, H, W = x.shape
-    buf = xp.full((N, C, H + 2 * ph, W + 2 * pw), value, dtype=x.dtype)
+    buf = ws.empty(xp, (N, C, H + 2 * ph, W + 2 * pw), x.dtype)
+    buf.fill(value)
     buf[:, :, ph:ph + H, pw:pw + W] = x
     return buf
 
@@ -44,7 +46,7 @@ def _first_max(xp, views):
     if len(views) == 1:
         return views[0].copy(), xp.zeros(views[0].shape, dtype=xp.uint8)
     better = views[1] > views[0]  # strict: a tie keeps the earlier index
-    out = xp.maximum(views[0], views[1])
+    out = xp.maximum(views[0], views[1], out=ws.empty(xp, views[0].shape, views[0].dtype))
     if len(views) == 2:
         return out, better.view(xp.uint8)
     idx = better.astype(xp.uint8)
@@ -56,8 +58,10 @@ def _first_max(xp, views):
     return out, idx
 
 
-def _window_sum(views):
-    out = views[0] + views[1] if len(views) > 1 else views[0].copy()
+def _window_sum(xp, views):
+    if len(views) == 1:
+        return views[0].copy()
+    out = xp.add(views[0], views[1], out=ws.empty(xp, views[0].shape, views[0].dtype))
     for v in views[2:]:
         out += v
     return out
@@ -122,8 +126,8 @@ class AvgPool2d(Function):
         OH, OW = (Hp - KH) // sh + 1, (Wp - KW) // sw + 1
         rows = sh * (OH - 1) + KH
         xpad = xpad[:, :, :rows]
-        colsum = _window_sum([xpad[..., s] for s in _windows(OW, KW, sw)])
-        out = _window_sum([colsum[:, :, s] for s in _windows(OH, KH, sh)])
+        colsum = _window_sum(xp, [xpad[..., s] for s in _windows(OW, KW, sw)])
+        out = _window_sum(xp, [colsum[:, :, s] for s in _windows(OH, KH, sh)])
         out *= out.dtype.type(1.0 / (KH * KW))
         ctx.geometry = (KH, KW, sh, sw, ph, pw, OH, OW, rows, Hp, Wp)
         return out
@@ -139,11 +143,11 @@ def _pool_backward(xp, g, ctx, colidx, rowidx):
     KH, KW, sh, sw, ph, pw, OH, OW, rows, Hp, Wp = ctx.geometry
     N, C = g.shape[:2]
     # rows: (N, C, OH, OW) -> (N, C, rows, OW); with stride == kernel every row is written
-    gcol = (xp.empty if sh == KH else xp.zeros)((N, C, rows, OW), dtype=g.dtype)
+    gcol = (ws.empty if sh == KH else ws.zeros)(xp, (N, C, rows, OW), g.dtype)
     _scatter(xp, g, gcol, _windows(OH, KH, sh), 2, rowidx, overlap=sh < KH)
     # columns: (N, C, rows, OW) -> (N, C, Hp, Wp)
     covered = sw == KW and sw * OW == Wp and rows == Hp
-    gin = (xp.empty if covered else xp.zeros)((N, C, Hp, Wp), dtype=g.dtype)
+    gin = (ws.empty if covered else ws.zeros)(xp, (N, C, Hp, Wp), g.dtype)
     _scatter(xp, gcol, gin[:, :, :rows], _windows(OW, KW, sw), 3, colidx, overlap=sw < KW)
     if ph or pw:
         gin = xp.ascontiguousarray(gin[:, :, ph:Hp - ph, pw:Wp - pw])

@@ -16,7 +16,7 @@ from ..tensor import Tensor
 from ._dense import Dropout, Linear
 from ._loss import CrossEntropy, LogSoftmax, MSELoss, NLLLoss, Softmax
 from ._pool import AvgPool2d, MaxPool2d
-from .conv import Conv2d, out_size
+from .conv import Conv2d
 
 __all__ = [
     "avg_pool2d", "conv1d", "conv2d", "cross_entropy", "dropout", "linear", "log_softmax",
