@@ -79,8 +79,12 @@ def run(batch_size: int = 64, repeat: int = 50, warmup: int = 10, device: str = 
     theirs = lenet_step_torch(batch_size)
     t_ours, t_torch = [], []
     for _ in range(rounds):
+        # a pause before each turn: OpenBLAS's and PyTorch's worker threads spin for a while
+        # after their last call and would slow whichever library runs next
+        time.sleep(0.2)
         t_ours.append(_median_seconds(ours, repeat, warmup))
         if theirs is not None:
+            time.sleep(0.2)
             t_torch.append(_median_seconds(theirs, repeat, warmup))
     result = {"batch_size": batch_size, "device": device,
               "ours_images_per_s": batch_size / min(t_ours)}
