@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tinygrad_cnn.data import MNIST, DownloadError, download_dataset, download_file
-from tinygrad_cnn.data import datasets as ds
+from tinygrad_cnn.data import download as ds
 
 FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
