@@ -174,3 +174,18 @@ def dataclass_replace(cfg, **kw):
     import dataclasses
 
     return dataclasses.replace(cfg, **kw)
+
+
+def test_auto_picks_mnist_where_present_else_the_sample(tmp_path, monkeypatch):
+    from test_data import write_fake_set
+
+    from tinygrad_cnn.train import load_datasets
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("TINYGRAD_CNN_DATA", str(tmp_path / "data"))
+    assert load_datasets("auto")[2] == "sample"
+    write_fake_set(tmp_path / "data" / "mnist", n_train=6, n_test=4)
+    train, test, name = load_datasets("auto")
+    assert name == "mnist" and (len(train), len(test)) == (6, 4)
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+        load_datasets("cifar")
