@@ -128,3 +128,13 @@ def test_argmax_and_len():
     x = Tensor([[1.0, 5.0, 5.0], [7.0, 0.0, 1.0]])
     np.testing.assert_array_equal(x.argmax(axis=1).numpy(), [1, 0])
     assert len(x) == 2
+
+
+def test_astype_is_differentiable_and_gradient_keeps_the_leaf_dtype():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x.double()
+    assert y.dtype == np.float64
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+    assert x.float() is not x and x.float().dtype == np.float32

@@ -375,3 +375,26 @@ class MatMul(Function):
             if y.ndim == 1:
                 gy = gy.reshape(gy.shape[:-1])
         return gx, gy
+
+
+# ----------------------------------------------------------------------------- device and dtype
+
+class ToDevice(Function):
+    """z = x copied to another device; the gradient is copied back."""
+
+    def forward(ctx, x, device):
+        ctx.source = backend.device_of(x)
+        return backend.move(x, device)
+
+    def backward(ctx, g):
+        return backend.move(g, ctx.source)
+
+
+class Cast(Function):
+    """z = x converted to ``dtype``; the gradient is converted back."""
+
+    def forward(ctx, x, dtype):
+        return x.astype(dtype)
+
+    def backward(ctx, g):
+        return g.astype(ctx.input_meta[0][1])

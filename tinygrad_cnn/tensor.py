@@ -183,7 +183,7 @@ class Tensor:
         device = backend.parse_device(device)
         if device == self.device:
             return self
-        return ToDevice.apply(self, device=device)
+        return ops.ToDevice.apply(self, device=device)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -192,7 +192,7 @@ class Tensor:
         return self.to("cuda")
 
     def astype(self, dtype) -> Tensor:
-        return Cast.apply(self, dtype=np.dtype(dtype))
+        return ops.Cast.apply(self, dtype=np.dtype(dtype))
 
     def float(self) -> Tensor:
         return self.astype(np.float32)
@@ -402,27 +402,6 @@ class Tensor:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-class ToDevice(autograd.Function):
-    """z = x copied to another device; the gradient is copied back."""
-
-    def forward(ctx, x, device):
-        ctx.source = backend.device_of(x)
-        return backend.move(x, device)
-
-    def backward(ctx, g):
-        return backend.move(g, ctx.source)
-
-
-class Cast(autograd.Function):
-    """z = x converted to ``dtype``; the gradient is converted back."""
-
-    def forward(ctx, x, dtype):
-        return x.astype(dtype)
-
-    def backward(ctx, g):
-        return g.astype(ctx.input_meta[0][1])
-
 
 def _device(device):
     return backend.DEFAULT_DEVICE if device is None else backend.parse_device(device)
