@@ -215,6 +215,20 @@ def test_leaf_grad_is_not_aliased_with_other_gradients():
     assert y.grad.numpy()[0] == 1.0
 
 
+def test_leaf_grads_never_alias_the_callers_gradient_or_each_other():
+    x = f64([1.0, 2.0])
+    y = f64([3.0, 4.0])
+    upstream = np.array([1.0, -1.0])
+    (x + y).backward(grad=upstream)  # Add hands the same array to both inputs
+    x.grad.data[0] = 100.0
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, -1.0])
+    np.testing.assert_array_equal(upstream, [1.0, -1.0])
+    leaf = f64([5.0, 6.0])
+    leaf.backward(grad=upstream)
+    leaf.grad.data[:] = 0
+    np.testing.assert_array_equal(upstream, [1.0, -1.0])
+
+
 def test_grad_dtype_matches_leaf_dtype():
     x = Tensor([1.0, 2.0], requires_grad=True)
     (x * Tensor([1.0, 2.0], dtype=np.float64)).sum().backward()

@@ -274,5 +274,11 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             else:
                 previous = leaves.get(key)
                 leaves[key] = (parent, gin if previous is None else previous[1] + gin)
+    # A leaf's .grad must own its array: an op may hand one array to several inputs (Add),
+    # and the caller's `grad` may arrive untouched, so shared or viewed arrays are copied.
+    handed_out = {id(grad)}
     for leaf, g in leaves.values():
+        if id(g) in handed_out or g.base is not None:
+            g = g.copy()
+        handed_out.add(id(g))
         leaf._accumulate_grad(g)

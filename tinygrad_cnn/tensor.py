@@ -129,8 +129,7 @@ class Tensor:
 
     def _accumulate_grad(self, g) -> None:
         if self.grad is None:
-            # own the array: it may alias an upstream gradient or a saved array
-            self.grad = Tensor._from_array(g.copy() if g.base is not None else g, None)
+            self.grad = Tensor._from_array(g, None)  # the walk hands over an owned array
         else:
             self.grad = Tensor._from_array(self.grad.data + g, None)
 
@@ -161,7 +160,7 @@ class Tensor:
                     f"backward(): grad has shape {g.shape} but the tensor has shape {self.shape}"
                 )
         if self._ctx is None:
-            self._accumulate_grad(g.astype(self.dtype, copy=False))
+            self._accumulate_grad(g.astype(self.dtype, copy=True))  # never alias the caller's
             return
         autograd.run_backward(self, g, retain_graph=retain_graph)
 
