@@ -15,6 +15,7 @@ import pytest
 
 from tinygrad_cnn.data import MNIST, DownloadError, download_dataset, download_file
 from tinygrad_cnn.data import download as ds
+from tinygrad_cnn.fileio import TEMP_SUFFIX
 
 FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
@@ -72,7 +73,7 @@ def closed_port():
 
 
 def leftovers(directory):
-    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(TEMP_SUFFIX))
 
 
 def test_download_success_verifies_hash(server, tmp_path, capsys):

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import zipfile
 
 import numpy as np
 
 from . import backend
+from .fileio import atomic_write
 from .tensor import Tensor
 
 MARKER = "__tinygrad_cnn__"
@@ -140,37 +140,8 @@ def save(obj, path) -> None:
     arrays: dict = {}
     tree = _encode(obj, [], arrays)
     header = json.dumps({"format": "tinygrad_cnn", "version": FORMAT_VERSION, "tree": tree})
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temp = os.path.join(
-        directory, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    )
-    try:
-        with open(temp, "xb") as f:
-            _write_archive(f, arrays, header)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename itself durable (POSIX); harmless to skip where unsupported."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    with atomic_write(path, durable=True) as f:
+        _write_archive(f, arrays, header)
 
 
 # ----------------------------------------------------------------------------- reading

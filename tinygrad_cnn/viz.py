@@ -14,12 +14,12 @@ from __future__ import annotations
 import collections
 import os
 import sys
-import tempfile
 
 import graphviz
 import numpy as np
 
 from . import autograd, backend
+from .fileio import atomic_write
 from .tensor import Tensor
 
 _FONT = "Helvetica"
@@ -450,20 +450,8 @@ def _install_hint() -> str:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    """Write to a temporary file next to ``path`` and rename it into place."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a picture is not
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 def render(dot: graphviz.Digraph, path, format=None) -> str:

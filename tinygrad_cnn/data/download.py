@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.request
 from http.client import HTTPException
 from pathlib import Path
+
+from ..fileio import atomic_write
 
 #: Environment variable naming a shared data directory.
 DATA_ENV_VAR = "TINYGRAD_CNN_DATA"
@@ -67,6 +68,10 @@ SHA256 = {
 
 _NAMES = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "fashion_mnist": "fashion-mnist",
           "fashionmnist": "fashion-mnist", "fashion": "fashion-mnist"}
+
+
+class _ChecksumMismatch(Exception):
+    """Raised inside the atomic write to abandon a download whose SHA-256 is wrong."""
 
 
 class DownloadError(OSError):
@@ -147,22 +152,17 @@ def download_file(urls, dest, sha256: str, timeout: float = 30.0, progress: bool
     for url in urls:
         if progress:
             print(f"downloading {url} -> {dest}", file=sys.stderr, flush=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         try:
-            with os.fdopen(fd, "wb") as out:
+            with atomic_write(dest) as out:
                 actual = _fetch(url, out, timeout)
-            if actual == expected:
-                os.replace(tmp, dest)
-                return dest
-            mismatch = f"expected {expected}, got {actual}"
+                if actual != expected:
+                    raise _ChecksumMismatch(f"expected {expected}, got {actual}")
+            return dest
+        except _ChecksumMismatch as exc:
+            mismatch = str(exc)
             failures.append(f"{url}: SHA-256 mismatch ({mismatch})")
         except (OSError, HTTPException, ValueError) as exc:  # URLError, timeouts, bad URLs
             failures.append(f"{url}: {type(exc).__name__}: {exc}")
-        finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:  # already renamed onto dest
-                pass
     tried = "\n".join(f"  - {line}" for line in failures) or "  (no URLs given)"
     if mismatch is not None:
         raise ValueError(f"checksum mismatch for {dest.name}: SHA-256 {mismatch}; "
