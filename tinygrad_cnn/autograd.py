@@ -97,10 +97,6 @@ class Function:
     def save_for_backward(self, *arrays) -> None:
         self.saved = arrays
 
-    @property
-    def saved_arrays(self):
-        return self.saved
-
     @classmethod
     def apply(cls, *inputs, **params):
         """Run forward on the inputs' arrays and return a Tensor, recording the node if needed.
