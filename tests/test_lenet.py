@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tinygrad_cnn as tg
-from tinygrad_cnn import Tensor, autograd, optim
+from tinygrad_cnn import Tensor, autograd, optim, provenance
 from tinygrad_cnn.models import LeNet5
 from tinygrad_cnn.nn import functional as F
 
@@ -110,14 +110,16 @@ def test_every_layer_is_a_labelled_scope():
     model = LeNet5()
     x, y = batch(2)
     loss = F.cross_entropy(model(Tensor(x)), Tensor(y))
-    nodes = autograd.topological_order(loss._ctx)
-    paths = {node.module_path for node in nodes}
+    nodes = autograd.topological_order(loss.grad_fn)
+    paths = {provenance.of(node).module_path for node in nodes}
     for name, kind in [("conv1", "Conv2d"), ("relu1", "ReLU"), ("pool1", "MaxPool2d"),
                        ("conv2", "Conv2d"), ("pool2", "MaxPool2d"), ("flatten", "Flatten"),
                        ("fc1", "Linear"), ("fc2", "Linear"), ("fc3", "Linear")]:
         assert (("", "LeNet5"), (name, kind)) in paths, name
-    assert all(node.module_path[:1] in ((), (("", "LeNet5"),)) for node in nodes)
-    assert loss._ctx.module_path == ()  # the loss is computed outside the model
+    assert all(provenance.of(node).module_path[:1] in ((), (("", "LeNet5"),))
+               for node in nodes)
+    # the loss is computed outside the model
+    assert provenance.of(loss.grad_fn).module_path == ()
 
 
 def test_eval_mode_changes_nothing_without_dropout():

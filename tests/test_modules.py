@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import tinygrad_cnn as tg
-from tinygrad_cnn import Tensor, autograd, nn
+from tinygrad_cnn import Tensor, autograd, nn, provenance
 from tinygrad_cnn.models import LeNet5
 from tinygrad_cnn.nn import init
+from tinygrad_cnn.nn.module import current_path
 
 
 class Block(nn.Module):
@@ -253,21 +254,23 @@ def test_to_cuda_moves_in_place():
 def test_calls_record_the_module_path():
     net = Net()
     out = net(Tensor(np.ones((2, 4))))
-    assert out._ctx.module_path == (("", "Net"), ("head", "Sequential"), ("1", "Linear"))
-    order = autograd.topological_order(out._ctx)
-    paths = {node.module_path for node in order}
+    assert provenance.of(out.grad_fn).module_path == (
+        ("", "Net"), ("head", "Sequential"), ("1", "Linear"))
+    order = autograd.topological_order(out.grad_fn)
+    paths = {provenance.of(node).module_path for node in order}
     assert (("", "Net"), ("block", "Block")) in paths  # the x * scale inside Block
     assert (("", "Net"), ("block", "Block"), ("fc", "Linear")) in paths
-    assert autograd._module_path == ()
+    assert current_path() == ()
     # a sub-module called on its own is named by its attribute name
-    assert net.first(Tensor(np.ones((1, 4))))._ctx.module_path == (("first", "Linear"),)
+    first = net.first(Tensor(np.ones((1, 4))))
+    assert provenance.of(first.grad_fn).module_path == (("first", "Linear"),)
 
 
 def test_scope_is_left_on_error():
     net = Net()
     with pytest.raises(ValueError):
         net(Tensor(np.ones((2, 5))))
-    assert autograd._module_path == ()
+    assert current_path() == ()
 
 
 # ----------------------------------------------------------------------------- repr

@@ -9,6 +9,7 @@ import pytest
 
 import tinygrad_cnn as tg
 from tinygrad_cnn import Tensor, autograd, viz
+from tinygrad_cnn.nn.module import running
 
 RED = 'color="#d62728"'
 NODE = re.compile(r"^\s*(\w+) \[label=(<.*>) (.*)\]$")
@@ -44,11 +45,11 @@ def small_net(seed=0):
     w1 = Tensor.randn(5, 8, requires_grad=True)
     b1 = Tensor.zeros(5, requires_grad=True)
     w2 = Tensor.randn(3, 5, requires_grad=True)
-    with autograd.module_scope("", "Net"):
-        with autograd.module_scope("fc1", "Linear"):
+    with running("", "Net"):
+        with running("fc1", "Linear"):
             h = x @ w1.T + b1
         h = h.relu()
-        with autograd.module_scope("fc2", "Linear"):
+        with running("fc2", "Linear"):
             h = h @ w2.T
     loss = (h * h).sum(axis=1).mean()
     return loss, {"fc1.weight": w1, "fc1.bias": b1, "fc2.weight": w2}
@@ -57,7 +58,7 @@ def small_net(seed=0):
 def test_one_op_node_per_recorded_node_and_forward_edges():
     loss, params = small_net()
     nodes, edges = parse(viz.make_dot(loss, params).source)
-    order = autograd.topological_order(loss._ctx)
+    order = autograd.topological_order(loss.grad_fn)
     assert len(op_nodes(nodes)) == len(order)
     names = [re.search(r"<B>(\w+)</B>", label).group(1) for label, _, _ in
              op_nodes(nodes).values()]
@@ -132,11 +133,11 @@ def test_unnamed_leaves_are_parameters_inside_modules_and_inputs_outside():
 def test_clusters_nest_as_modules_nest():
     tg.manual_seed(0)
     x = Tensor.randn(2, 3, requires_grad=True)
-    with autograd.module_scope("", "Model"):
-        with autograd.module_scope("features", "Sequential"):
-            with autograd.module_scope("0", "Linear"):
+    with running("", "Model"):
+        with running("features", "Sequential"):
+            with running("0", "Linear"):
                 y = x * 2.0
-            with autograd.module_scope("1", "ReLU"):
+            with running("1", "ReLU"):
                 y = y.relu()
         y = y.sum()
     source = viz.make_dot(y).source
@@ -168,11 +169,11 @@ def test_collapse_draws_one_node_per_module_with_shapes_on_edges():
 
 def test_collapse_levels():
     x = Tensor.randn(2, 3, requires_grad=True)
-    with autograd.module_scope("", "Model"):
-        with autograd.module_scope("block", "Sequential"):
-            with autograd.module_scope("0", "Linear"):
+    with running("", "Model"):
+        with running("block", "Sequential"):
+            with running("0", "Linear"):
                 y = x * 2.0
-            with autograd.module_scope("1", "ReLU"):
+            with running("1", "ReLU"):
                 y = y.relu()
     top = viz.make_dot(y.sum(), collapse="top").source
     assert "<B>block (Sequential)</B>" in top and "0 (Linear)" not in top
@@ -185,7 +186,7 @@ def test_collapse_levels():
 
 def test_grad_stats_shown_after_backward():
     loss, params = small_net()
-    with autograd.record_grad_stats():
+    with viz.record_grad_stats():
         loss.backward()
     nodes, _ = parse(viz.make_dot(loss, params, show_grads=True).source)
     assert all("\u2207 norm" in label for label, _, _ in op_nodes(nodes).values())
@@ -202,7 +203,7 @@ def test_nonfinite_gradients_are_red():
     x = Tensor([0.0, 1.0], requires_grad=True)
     y = x.sqrt()
     z = y.sqrt().sum()  # d/dy sqrt(y) = inf at y = 0
-    with autograd.record_grad_stats():
+    with viz.record_grad_stats():
         z.backward()
     nodes, _ = parse(viz.make_dot(z, {"x": x}, show_grads=True).source)
     assert RED in nodes["n0"][1] and "NaN/Inf" in nodes["n0"][0]  # y's gradient

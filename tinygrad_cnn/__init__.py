@@ -2,9 +2,15 @@
 
 __version__ = "0.1.0"
 
-from . import models, nn, optim, testing
+from . import (
+    models,
+    nn,
+    optim,
+    provenance,  # noqa: F401  (notes each node's module for graph drawings)
+    testing,
+)
 from .autograd import Function, is_grad_enabled, no_grad
-from .backend import DEFAULT_DEVICE, default_device, manual_seed
+from .backend import default_device, manual_seed
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor
 
@@ -13,3 +19,11 @@ __all__ = [
     "is_grad_enabled", "load", "manual_seed", "models", "nn", "no_grad", "optim", "save",
     "testing",
 ]
+
+
+def __getattr__(name):
+    # read when first asked for, so a bad TINYGRAD_CNN_DEVICE does not break the import
+    # (the CLI can still explain it) but does fail the first use
+    if name == "DEFAULT_DEVICE":
+        return default_device()
+    raise AttributeError(f"module 'tinygrad_cnn' has no attribute {name!r}")

@@ -1,8 +1,22 @@
-"""Devices, their array modules, and the library's random number generators.
+"""Devices: one record per device, and the default device read from ``TINYGRAD_CNN_DEVICE``.
 
-Every op asks :func:`array_module` for the module (``numpy`` or ``cupy``) that owns its
-inputs and uses only functions the two share, so one code path serves both devices.
-The default device is read once, at import, from ``TINYGRAD_CNN_DEVICE``.
+What a backend must provide (everything device-specific in the library goes through a
+:class:`Device` record; an op never asks "which device am I on?" to choose code):
+
+- ``xp``: an array module with NumPy's API (``numpy``, ``cupy``); ops call only functions
+  that the two share, so one code path serves every device;
+- ``owns(array)``: whether an array lives on this device;
+- ``upload(array)``: host data onto the device, and :func:`to_host` for the way back: the
+  only two places data crosses between host and device;
+- a random generator for draws made on the device (dropout masks) whose state can be saved
+  and restored (``rng`` and the ``rng_state`` / ``set_rng_state`` pair);
+- ``synchronize()``: wait for queued work, for timing;
+- ``name`` and ``aliases``: how users spell it;
+- ``probe()``: whether it is usable here and, if not, why (a real allocation, not an import).
+
+The default device is read once from ``TINYGRAD_CNN_DEVICE`` at import; it is *checked* when
+first needed (:func:`default_device`), so that ``tinygrad-cnn info`` can still start and
+explain a bad setting, while any script that creates a tensor fails at once with the reason.
 """
 
 from __future__ import annotations
@@ -13,149 +27,353 @@ import warnings
 import numpy as np
 
 ENV_VAR = "TINYGRAD_CNN_DEVICE"
-DEVICES = ("cpu", "cuda")
-_ALIASES = {"cpu": "cpu", "cuda": "cuda", "gpu": "cuda"}
-_VALID_SETTINGS = ("cpu", "cuda", "gpu", "auto")
 CUDA_INSTALL_HINT = 'pip install "tinygrad-cnn[cuda]"'
+_SETTINGS = ("cpu", "cuda", "gpu", "auto")
 
 
 class DeviceError(RuntimeError):
     """A device was asked for that cannot be used here (no CuPy, no GPU, bad name)."""
 
 
+# ----------------------------------------------------------------------------- randomness
+
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x):
+    """A stateless 64-bit mixer (Steele et al.'s SplitMix64 finaliser) on uint64 arrays;
+    integer overflow wraps on NumPy and CuPy alike."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _mix(x: int) -> int:
+    """:func:`_splitmix64` on one Python integer (NumPy scalars would warn on overflow)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+class CounterRNG:
+    """Uniform draws computed on the device as ``hash(key, counter + i)``.
+
+    CuPy's generators keep their state inside cuRAND, where it can be neither read nor set,
+    so a resumed GPU run could not replay its dropout masks. Here the whole state is two
+    integers (the key and how many numbers were drawn), kept on the host: saving and
+    restoring it is exact, and drawing needs no host-device synchronisation.
+    """
+
+    def __init__(self, xp, seed: int):
+        self.xp = xp
+        self.key = _mix(int(seed) & _MASK64)  # nearby seeds give unrelated streams
+        self.counter = 0
+
+    def random(self, shape, dtype=np.float32):
+        """Uniform values in [0, 1): the top 24 (float32) or 53 (float64) bits of a hash."""
+        xp, n = self.xp, int(np.prod(shape, dtype=np.int64))
+        index = xp.arange(self.counter, self.counter + n, dtype=np.uint64)
+        self.counter += n
+        bits = _splitmix64(index ^ np.uint64(self.key))
+        if np.dtype(dtype) == np.float64:
+            values = (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+        else:
+            values = (bits >> np.uint64(40)).astype(np.float32) * np.float32(1.0 / (1 << 24))
+        return values.reshape(shape)
+
+    def state(self) -> dict:
+        return {"key": self.key, "counter": self.counter}
+
+    def set_state(self, state: dict) -> None:
+        self.key, self.counter = int(state["key"]), int(state["counter"])
+
+
+# ----------------------------------------------------------------------------- devices
+
+class Device:
+    """What the library needs of one device; see the module docstring for the contract."""
+
+    name = ""
+    aliases: tuple = ()
+
+    @property
+    def xp(self):
+        raise NotImplementedError
+
+    def probe(self) -> tuple[bool, str]:
+        raise NotImplementedError
+
+    def owns(self, array) -> bool:
+        raise NotImplementedError
+
+    def upload(self, array):
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        pass
+
+
+class CPU(Device):
+    """NumPy arrays in host memory; random draws from the library's NumPy generator."""
+
+    name, aliases = "cpu", ("cpu",)
+    xp = np
+
+    def probe(self):
+        return True, "NumPy is always usable"
+
+    def owns(self, array):
+        return not _is_cupy(array)
+
+    def upload(self, array):
+        return to_host(array)
+
+    @property
+    def rng(self):
+        return _host_rng
+
+    def rng_state(self):
+        return {"seed": _seed, "bit_generator": _host_rng.bit_generator.state}
+
+    def set_rng_state(self, state):
+        global _seed
+        _seed = state.get("seed")
+        _host_rng.bit_generator.state = state["bit_generator"]
+
+
+class CUDA(Device):
+    """CuPy arrays on the current GPU; random draws from a :class:`CounterRNG` on the GPU."""
+
+    name, aliases = "cuda", ("cuda", "gpu")
+
+    def __init__(self):
+        self._cupy = None
+        self._status = None  # (usable, reason) once probed
+        self._rng = None
+
+    def probe(self):
+        """Import CuPy and use the GPU once (allocate, run a kernel, read back).
+
+        "CuPy imports" is not proof of a GPU: a missing driver or device only shows up when
+        memory is allocated and a kernel runs.
+        """
+        if self._status is not None:
+            return self._status
+        try:
+            import cupy
+        except ImportError as exc:
+            self._status = (False, f"CuPy is not installed ({exc}); install it with "
+                                   f"{CUDA_INSTALL_HINT}")
+            return self._status
+        try:
+            float((cupy.arange(4, dtype=cupy.float32) * 2).sum())
+            name = gpu_properties(cupy)["name"]
+        except Exception as exc:  # any driver or runtime failure means "no usable GPU"
+            self._status = (False, f"CuPy {cupy.__version__} is installed but no GPU could be "
+                                   f"used ({type(exc).__name__}: {exc})")
+            return self._status
+        self._cupy = cupy
+        self._status = (True, f"GPU {name} usable through CuPy {cupy.__version__}")
+        return self._status
+
+    @property
+    def xp(self):
+        usable, reason = self.probe()
+        if not usable:
+            raise DeviceError(f"device 'cuda' is not available: {reason}")
+        return self._cupy
+
+    def owns(self, array):
+        return _is_cupy(array)
+
+    def upload(self, array):
+        return self.xp.asarray(array)
+
+    def synchronize(self):
+        self.xp.cuda.Device().synchronize()
+
+    @property
+    def rng(self):
+        if self._rng is None:
+            seed = _seed if _seed is not None else int(_host_rng.integers(2**63))
+            self._rng = CounterRNG(self.xp, seed)
+        return self._rng
+
+    def rng_state(self):
+        return None if self._rng is None else self._rng.state()
+
+    def set_rng_state(self, state):
+        if state is None:
+            self._rng = None
+        else:
+            self.rng.set_state(state)
+
+
+def _is_cupy(array) -> bool:
+    return type(array).__module__.startswith("cupy")
+
+
+def gpu_properties(cupy) -> dict:
+    """Name and memory of the current GPU, as ``{"name": str, "memory": bytes}``."""
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    name = props["name"]
+    return {"name": name.decode() if isinstance(name, bytes) else str(name),
+            "memory": int(props.get("totalGlobalMem", 0))}
+
+
+DEVICES = {"cpu": CPU(), "cuda": CUDA()}
+_ALIASES = {alias: device.name for device in DEVICES.values() for alias in device.aliases}
+
+
 def parse_device(name) -> str:
-    """Return the canonical device name (``"cpu"`` or ``"cuda"``) for a user-given name."""
+    """The canonical device name (``"cpu"`` or ``"cuda"``) for a user-given name."""
     key = str(name).strip().lower()
     if key not in _ALIASES:
-        raise ValueError(
-            f"unknown device {name!r}; valid devices are 'cpu', 'cuda' (alias 'gpu')"
-        )
+        raise ValueError(f"unknown device {name!r}; valid devices are 'cpu', 'cuda' "
+                         f"(alias 'gpu')")
     return _ALIASES[key]
 
 
-# ----------------------------------------------------------------------------- CUDA probe
-
-_cupy = None
-_cuda_checked = False
-_cuda_reason = "not checked yet"
-
-
-def cuda_status() -> tuple[bool, str]:
-    """Probe CuPy and the GPU once with a real allocation; return (usable, reason).
-
-    "CuPy imports" is not proof of a GPU: the driver and device only show up when memory
-    is allocated and a kernel runs.
-    """
-    global _cupy, _cuda_checked, _cuda_reason
-    if _cuda_checked:
-        return _cupy is not None, _cuda_reason
-    _cuda_checked = True
-    try:
-        import cupy
-    except ImportError as exc:
-        _cuda_reason = f"CuPy is not installed ({exc}); install it with {CUDA_INSTALL_HINT}"
-        return False, _cuda_reason
-    try:
-        probe = cupy.arange(4, dtype=cupy.float32)
-        float((probe * 2).sum())
-        name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
-        if isinstance(name, bytes):
-            name = name.decode()
-    except Exception as exc:  # any driver/runtime failure means "no usable GPU"
-        _cuda_reason = (
-            f"CuPy {cupy.__version__} is installed but no GPU could be used "
-            f"({type(exc).__name__}: {exc})"
-        )
-        return False, _cuda_reason
-    _cupy = cupy
-    _cuda_reason = f"GPU {name} usable through CuPy {cupy.__version__}"
-    return True, _cuda_reason
-
-
-def require_cuda():
-    """Return the ``cupy`` module, or raise :class:`DeviceError` saying what is missing."""
-    ok, reason = cuda_status()
-    if not ok:
-        raise DeviceError(f"device 'cuda' is not available: {reason}")
-    return _cupy
-
-
-def _read_default_device() -> str:
-    raw = os.environ.get(ENV_VAR, "")
-    setting = raw.strip().lower() or "cpu"
-    if setting not in _VALID_SETTINGS:
-        raise ValueError(
-            f"{ENV_VAR}={raw!r} is not a valid device; use one of "
-            f"{', '.join(repr(s) for s in _VALID_SETTINGS)}"
-        )
-    if setting == "auto":
-        ok, reason = cuda_status()
-        if ok:
-            return "cuda"
-        warnings.warn(f"{ENV_VAR}=auto: using the CPU because {reason}", stacklevel=3)
-        return "cpu"
-    device = _ALIASES[setting]
-    if device == "cuda":
-        require_cuda()
-    return device
-
-
-DEFAULT_DEVICE = _read_default_device()
-
-
-def default_device() -> str:
-    return DEFAULT_DEVICE
+def get(device: str) -> Device:
+    """The record of a canonical device name."""
+    return DEVICES[device]
 
 
 # ----------------------------------------------------------------------------- dispatch
 
 def array_module(device: str):
     """The array module (``numpy`` or ``cupy``) that holds arrays of ``device``."""
-    return np if device == "cpu" else require_cuda()
+    return DEVICES[device].xp
 
 
 def device_of(array) -> str:
-    """``"cpu"`` for NumPy arrays and scalars, ``"cuda"`` for CuPy arrays."""
-    if isinstance(array, (np.ndarray, np.generic)):
-        return "cpu"
-    if _cupy is not None and isinstance(array, _cupy.ndarray):
-        return "cuda"
-    module = type(array).__module__
-    if module.startswith("cupy"):
-        return "cuda"
-    return "cpu"
+    """``"cuda"`` for CuPy arrays, ``"cpu"`` for everything else (NumPy, scalars, lists)."""
+    return "cuda" if _is_cupy(array) else "cpu"
+
+
+def xp_of(array):
+    """The array module that owns ``array``: what every op calls its math through."""
+    return DEVICES[device_of(array)].xp
 
 
 def move(array, device: str):
-    """Copy ``array`` to ``device``; the one place host<->GPU transfers happen."""
+    """``array`` as an array on ``device`` (itself when already there): with
+    :func:`to_host`, the one place data crosses between host and device."""
     if device == "cpu":
-        if isinstance(array, np.ndarray):
-            return array
-        if device_of(array) == "cuda":
-            return array.get()
-        return np.asarray(array)
-    cupy = require_cuda()
-    return cupy.asarray(array)
+        return to_host(array)
+    record = DEVICES[device]
+    return array if record.owns(array) else record.upload(array)
 
 
 def to_host(array) -> np.ndarray:
-    """A NumPy array holding ``array``'s values, wherever it lives."""
-    return move(array, "cpu")
+    """A NumPy array holding ``array``'s values, wherever it lives (a GPU read waits for
+    the GPU: call it only where a value is really needed)."""
+    if isinstance(array, np.ndarray):
+        return array
+    if _is_cupy(array):
+        if _deferred:
+            _raise_deferred()
+        return array.get()
+    return np.asarray(array)
 
 
-# ----------------------------------------------------------------------------- randomness
+# checks computed on a device without waiting for it: message -> device flag ("failed")
+_deferred: dict = {}
+
+
+def check_later(failed, message: str) -> None:
+    """Remember a device-side check (a boolean array that is True on failure) and raise
+    ``ValueError(message)`` at the next read of a device value, as CUDA reports its
+    device-side asserts, so that a training step never waits for the GPU to answer it."""
+    if device_of(failed) == "cpu":
+        if bool(failed):
+            raise ValueError(message)
+        return
+    previous = _deferred.get(message)
+    _deferred[message] = failed if previous is None else previous | failed
+
+
+def _raise_deferred() -> None:
+    messages, flags = list(_deferred), list(_deferred.values())
+    _deferred.clear()
+    states = xp_of(flags[0]).stack(flags).get()  # one read for all pending checks
+    for message, bad in zip(messages, states):
+        if bad:
+            raise ValueError(message + " (checked on the device; reported at the next read "
+                             "of a device value)")
+
+
+def synchronize(device: str) -> None:
+    """Wait until ``device`` has finished its queued work (no-op on the CPU)."""
+    DEVICES[device].synchronize()
+
+
+def cuda_status() -> tuple[bool, str]:
+    """Probe CuPy and the GPU once; return (usable, reason)."""
+    return DEVICES["cuda"].probe()
+
+
+def require_cuda():
+    """The ``cupy`` module, or :class:`DeviceError` saying what is missing."""
+    return DEVICES["cuda"].xp
+
+
+# ----------------------------------------------------------------------------- the default
+
+_SETTING = os.environ.get(ENV_VAR, "")  # read once: changing it later has no effect
+_default = None
+
+
+def _resolve_default() -> str:
+    setting = _SETTING.strip().lower() or "cpu"
+    if setting not in _SETTINGS:
+        raise ValueError(f"{ENV_VAR}={_SETTING!r} is not a valid device; use one of "
+                         f"{', '.join(repr(s) for s in _SETTINGS)}")
+    if setting == "auto":
+        usable, reason = cuda_status()
+        if usable:
+            return "cuda"
+        warnings.warn(f"{ENV_VAR}=auto: using the CPU because {reason}", stacklevel=4)
+        return "cpu"
+    device = parse_device(setting)
+    usable, reason = DEVICES[device].probe()
+    if not usable:
+        raise DeviceError(f"device '{device}' is not available: {reason} "
+                          f"(set by {ENV_VAR}={_SETTING!r})")
+    return device
+
+
+def default_device() -> str:
+    """Where data created without ``device=`` goes, from ``TINYGRAD_CNN_DEVICE``.
+
+    Raises ``ValueError`` (a bad setting) or :class:`DeviceError` (``cuda`` unusable here),
+    each time it is asked, so every entry point reports the same reason.
+    """
+    global _default
+    if _default is None:
+        _default = _resolve_default()
+    return _default
+
+
+def default_device_setting() -> str:
+    """The raw ``TINYGRAD_CNN_DEVICE`` value read at import (for ``tinygrad-cnn info``)."""
+    return _SETTING
+
+
+# ----------------------------------------------------------------------------- seeds
 
 _seed = None
 _host_rng = np.random.default_rng()
-_cuda_rng = None
 
 
 def manual_seed(seed: int) -> None:
     """Seed every random draw the library makes: initialisation, dropout, shuffling."""
-    global _seed, _host_rng, _cuda_rng
+    global _seed, _host_rng
     _seed = int(seed)
     _host_rng = np.random.default_rng(_seed)
-    _cuda_rng = None  # re-created from the seed on first use
+    DEVICES["cuda"]._rng = None  # re-created from the seed on first use
 
 
 def host_rng() -> np.random.Generator:
@@ -164,23 +382,25 @@ def host_rng() -> np.random.Generator:
 
 
 def device_rng(device: str):
-    """A generator that draws directly on ``device`` (dropout masks on the GPU stay there)."""
-    global _cuda_rng
-    if device == "cpu":
-        return _host_rng
-    cupy = require_cuda()
-    if _cuda_rng is None:
-        seed = _seed if _seed is not None else int(_host_rng.integers(2**31))
-        _cuda_rng = cupy.random.RandomState(seed)
-    return _cuda_rng
+    """The generator that draws directly on ``device`` (dropout masks stay on the GPU)."""
+    return DEVICES[device].rng
 
 
 def get_state() -> dict:
-    """The host generator's state, for checkpoints that must resume bit-identically."""
-    return {"seed": _seed, "bit_generator": _host_rng.bit_generator.state}
+    """Every generator's state, for checkpoints that must resume bit-identically."""
+    state = DEVICES["cpu"].rng_state()
+    state["cuda"] = DEVICES["cuda"].rng_state()
+    return state
 
 
 def set_state(state: dict) -> None:
-    global _seed
-    _seed = state.get("seed")
-    _host_rng.bit_generator.state = state["bit_generator"]
+    """Restore what :func:`get_state` returned (older states without ``cuda`` work too)."""
+    DEVICES["cpu"].set_rng_state(state)
+    DEVICES["cuda"].set_rng_state(state.get("cuda"))
+
+
+def __getattr__(name):
+    # ``backend.DEFAULT_DEVICE`` is read lazily, like ``default_device()``
+    if name == "DEFAULT_DEVICE":
+        return default_device()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

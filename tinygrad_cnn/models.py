@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numbers
-
 from . import nn
+from .checks import positive_int
 
 
 class LeNet5(nn.Module):
@@ -23,11 +22,7 @@ class LeNet5(nn.Module):
 
     def __init__(self, num_classes: int = 10):
         super().__init__()
-        if (isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral)
-                or num_classes <= 0):
-            raise ValueError(f"LeNet5: num_classes must be a positive integer, "
-                             f"got {num_classes!r}")
-        self.num_classes = int(num_classes)
+        self.num_classes = positive_int(num_classes, "num_classes", "LeNet5")
         self.conv1 = nn.Conv2d(1, 6, kernel_size=5, padding=2)   # (N, 6, 28, 28)
         self.relu1 = nn.ReLU()
         self.pool1 = nn.MaxPool2d(2)                              # (N, 6, 14, 14)

@@ -3,18 +3,18 @@
 Every ``forward`` works on raw NumPy/CuPy arrays and is written directly above its
 ``backward``. Gradients of broadcast inputs are summed back by the engine
 (:func:`tinygrad_cnn.autograd.unbroadcast`), so binary ops return full-shape gradients.
-Composite operations (``mean``, ``softmax``, ...) are plain functions elsewhere.
+Operations composed of these (``mean``, ``min``, ``flatten``) are plain Tensor methods;
+the fused ops of the layers (convolution, pooling, linear, softmax and the losses) live in
+:mod:`tinygrad_cnn.nn`, each beside the reason it is fused.
 """
 
 from __future__ import annotations
 
+import numbers
+
 from . import backend
 from .autograd import Function
-
-
-def _xp(array):
-    return backend.array_module(backend.device_of(array))
-
+from .backend import xp_of
 
 # ----------------------------------------------------------------------------- elementwise
 
@@ -79,7 +79,7 @@ class Pow(Function):
         gx = g * y * x ** (y - 1) if ctx.needs_input_grad[0] else None
         gy = None
         if ctx.needs_input_grad[1]:
-            xp = _xp(x)
+            xp = xp_of(x)
             safe = xp.where(x > 0, x, 1)
             gy = g * out * xp.log(safe)
         return gx, gy
@@ -99,7 +99,7 @@ class Exp(Function):
     """z = e^x;  dz/dx = z."""
 
     def forward(ctx, x):
-        out = _xp(x).exp(x)
+        out = xp_of(x).exp(x)
         ctx.save_for_backward(out)
         return out
 
@@ -113,7 +113,7 @@ class Log(Function):
 
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return _xp(x).log(x)
+        return xp_of(x).log(x)
 
     def backward(ctx, g):
         (x,) = ctx.saved
@@ -124,7 +124,7 @@ class Sqrt(Function):
     """z = sqrt(x);  dz/dx = 1 / (2 z)."""
 
     def forward(ctx, x):
-        out = _xp(x).sqrt(x)
+        out = xp_of(x).sqrt(x)
         ctx.save_for_backward(out)
         return out
 
@@ -137,7 +137,7 @@ class ReLU(Function):
     """z = max(x, 0);  dz/dx = 1 where x > 0, else 0 (so relu'(0) = 0, as PyTorch)."""
 
     def forward(ctx, x):
-        out = _xp(x).maximum(x, 0)
+        out = xp_of(x).maximum(x, 0)
         ctx.save_for_backward(out)
         return out
 
@@ -150,7 +150,7 @@ class Sigmoid(Function):
     """z = 1 / (1 + e^-x), computed without overflow;  dz/dx = z (1 - z)."""
 
     def forward(ctx, x):
-        xp = _xp(x)
+        xp = xp_of(x)
         # tanh form is stable for large |x| and costs one transcendental
         out = 0.5 * (xp.tanh(0.5 * x) + 1)
         out = out.astype(x.dtype, copy=False)
@@ -166,7 +166,7 @@ class Tanh(Function):
     """z = tanh x;  dz/dx = 1 - z^2."""
 
     def forward(ctx, x):
-        out = _xp(x).tanh(x)
+        out = xp_of(x).tanh(x)
         ctx.save_for_backward(out)
         return out
 
@@ -180,11 +180,11 @@ class Abs(Function):
 
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return _xp(x).abs(x)
+        return xp_of(x).abs(x)
 
     def backward(ctx, g):
         (x,) = ctx.saved
-        return g * _xp(x).sign(x)
+        return g * xp_of(x).sign(x)
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -216,7 +216,7 @@ class Sum(Function):
         shape = ctx.input_meta[0][0]
         if not ctx.keepdims:
             g = g.reshape([1 if i in ctx.axes else n for i, n in enumerate(shape)])
-        return _xp(g).broadcast_to(g, shape)
+        return xp_of(g).broadcast_to(g, shape)
 
 
 class Max(Function):
@@ -224,7 +224,7 @@ class Max(Function):
     order of each reduced group (as PyTorch's ``max(dim)``), so it is never split."""
 
     def forward(ctx, x, axis=None, keepdims=False):
-        xp = _xp(x)
+        xp = xp_of(x)
         axes = _normalize_axis(axis, x.ndim, "max")
         if x.size == 0:
             raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
@@ -241,7 +241,7 @@ class Max(Function):
 
     def backward(ctx, g):
         (idx,) = ctx.saved
-        xp = _xp(g)
+        xp = xp_of(g)
         shape = ctx.input_meta[0][0]
         kept_shape = [shape[i] for i in ctx.kept]
         red_shape = [shape[i] for i in ctx.axes]
@@ -297,9 +297,45 @@ class Transpose(Function):
 
 def _has_array_index(index) -> bool:
     items = index if isinstance(index, tuple) else (index,)
-    return any(
-        not (isinstance(i, (int, slice)) or i is None or i is Ellipsis) for i in items
-    )
+    return any(not (isinstance(i, (int, slice)) or i is None or i is Ellipsis) for i in items)
+
+
+def check_index(shape: tuple, index) -> None:
+    """Raise IndexError for an integer index outside its axis, before indexing.
+
+    NumPy would raise anyway, but CuPy silently wraps out-of-range integer arrays around,
+    so the range is checked here on every device (one small read for device index arrays).
+    """
+    items = index if isinstance(index, tuple) else (index,)
+    # how many axes of x each item consumes (a boolean mask: its ndim; None, ...: none)
+    widths = [(item.ndim if getattr(item, "dtype", None) is not None and item.dtype.kind == "b"
+               else
+               0 if item is None or item is Ellipsis else 1) for item in items]
+    ellipsis = next((k for k, item in enumerate(items) if item is Ellipsis), len(items))
+    checks = []  # (axis, index array or int)
+    for k, item in enumerate(items):
+        axis = sum(widths[:k]) if k < ellipsis else len(shape) - sum(widths[k:])
+        if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            item = int(item)  # NumPy integers too: checked on the host
+        elif getattr(item, "dtype", None) is None or item.dtype.kind not in "iu" \
+                or not item.size:
+            continue
+        if 0 <= axis < len(shape):
+            checks.append((axis, item))
+    if not checks:
+        return
+    extremes = []  # low, high of each checked item; reductions of arrays read at once
+    for _, item in checks:
+        extremes += [item, item] if isinstance(item, int) else [item.min(), item.max()]
+    arrays = [v for v in extremes if not isinstance(v, int)]
+    if arrays:
+        values = iter(backend.to_host(xp_of(arrays[0]).stack(arrays)).tolist())
+        extremes = [v if isinstance(v, int) else next(values) for v in extremes]
+    for (axis, _), low, high in zip(checks, extremes[0::2], extremes[1::2]):
+        n = shape[axis]
+        if low < -n or high >= n:
+            raise IndexError(f"getitem: index {low if low < -n else high} is out of bounds "
+                             f"for axis {axis} with size {n} (tensor shape {tuple(shape)})")
 
 
 class GetItem(Function):
@@ -310,6 +346,7 @@ class GetItem(Function):
     """
 
     def forward(ctx, x, index):
+        check_index(x.shape, index)
         try:
             out = x[index]
         except IndexError as exc:
@@ -318,7 +355,7 @@ class GetItem(Function):
         return out
 
     def backward(ctx, g):
-        xp = _xp(g)
+        xp = xp_of(g)
         shape, dtype = ctx.input_meta[0]
         if not _has_array_index(ctx.index):
             grad = xp.zeros(shape, dtype=g.dtype)
@@ -327,6 +364,8 @@ class GetItem(Function):
         size = 1
         for n in shape:
             size *= n
+        if g.size == 0:  # an empty selection (CuPy's bincount refuses empty input)
+            return xp.zeros(shape, dtype=g.dtype)
         positions = xp.arange(size).reshape(shape)[ctx.index]
         flat = xp.bincount(positions.ravel(), weights=g.ravel(), minlength=size)
         return flat.astype(g.dtype, copy=False).reshape(shape)
@@ -338,7 +377,7 @@ class Pad(Function):
 
     def forward(ctx, x, pad_width, value=0.0):
         ctx.pad_width = pad_width
-        return _xp(x).pad(x, pad_width, mode="constant", constant_values=value)
+        return xp_of(x).pad(x, pad_width, mode="constant", constant_values=value)
 
     def backward(ctx, g):
         index = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(ctx.pad_width))
@@ -356,7 +395,7 @@ class MatMul(Function):
 
     def backward(ctx, g):
         x, y = ctx.saved
-        xp = _xp(g)
+        xp = xp_of(g)
         # promote vectors to matrices so one rule covers every case
         x2 = x[None, :] if x.ndim == 1 else x
         y2 = y[:, None] if y.ndim == 1 else y

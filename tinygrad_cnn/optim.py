@@ -1,7 +1,8 @@
 """Optimizers with PyTorch's exact update rules: ``SGD`` and ``Adam``.
 
-``step()`` updates each parameter's ``.data`` in place on its own device, with at most
-one temporary array per parameter, and skips parameters whose ``grad`` is ``None``.
+``step()`` updates each parameter's ``.data`` in place on its own device, and skips
+parameters whose ``grad`` is ``None``. The update rules are plain functions of arrays
+(:func:`sgd_update`, :func:`adam_update`), to read beside PyTorch's documentation.
 
 State dict format (PyTorch's layout, NumPy arrays on the host, so ``tg.save`` can write it)::
 
@@ -21,6 +22,7 @@ import numbers
 import numpy as np
 
 from . import backend
+from .checks import is_real
 from .tensor import Tensor
 
 
@@ -30,7 +32,7 @@ def _check(condition: bool, message: str) -> None:
 
 
 def _number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise ValueError(f"{name} must be a number, got {value!r}")
     return float(value)
 
@@ -109,6 +111,15 @@ class Optimizer:
 
     def step(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _state_of(self, p) -> dict:
+        """``p``'s state, its arrays moved to ``p``'s device if ``p`` has moved since (as
+        PyTorch's ``load_state_dict`` casts state to its parameter)."""
+        state = self.state.setdefault(p, {})
+        for key, value in state.items():
+            if hasattr(value, "shape") and backend.device_of(value) != p.device:
+                state[key] = backend.move(value, p.device)
+        return state
 
     # ------------------------------------------------------------------ state dicts
     def state_dict(self) -> dict:
@@ -197,13 +208,52 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
-class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum, Nesterov and weight decay.
+def sgd_update(w, g, state: dict, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+               nesterov=False) -> None:
+    """One SGD step on arrays, ``w`` updated in place; ``state`` holds the momentum buffer.
 
-    Per parameter, as PyTorch: ``d = g + weight_decay * p``; with momentum
-    ``b = d`` on the first step, then ``b = momentum * b + (1 - dampening) * d``, and
-    ``d = d + momentum * b`` (Nesterov) or ``d = b``; finally ``p -= lr * d``.
+    PyTorch's rule: ``d = g + weight_decay * w``; with momentum ``b = d`` on the first step,
+    then ``b = momentum * b + (1 - dampening) * d``, and ``d = d + momentum * b``
+    (Nesterov) or ``d = b``; finally ``w -= lr * d``.
     """
+    d = g if weight_decay == 0 else g + weight_decay * w
+    if momentum != 0:
+        b = state.get("momentum_buffer")
+        if b is None:
+            b = state["momentum_buffer"] = d.copy()
+        else:
+            b *= momentum
+            b += d if dampening == 0 else (1.0 - dampening) * d
+        d = d + momentum * b if nesterov else b
+    w -= lr * d
+
+
+def adam_update(w, g, state: dict, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                xp=np) -> None:
+    """One Adam step on arrays, ``w`` updated in place; ``state`` holds ``step``,
+    ``exp_avg`` (m) and ``exp_avg_sq`` (v), created on the first call.
+
+    PyTorch's arithmetic, in its order: ``g += weight_decay * w``;
+    ``m += (1 - beta1) * (g - m)``; ``v = beta2 * v + (1 - beta2) * g * g``;
+    ``w -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)``.
+    """
+    beta1, beta2 = betas
+    if not state:
+        state.update(step=0, exp_avg=xp.zeros_like(w), exp_avg_sq=xp.zeros_like(w))
+    state["step"] += 1
+    t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+    if weight_decay != 0:
+        g = g + weight_decay * w
+    m += (g - m) * (1.0 - beta1)
+    v *= beta2
+    v += g * (1.0 - beta2) * g
+    denom = xp.sqrt(v) / math.sqrt(1.0 - beta2**t) + eps
+    w -= m / denom * (lr / (1.0 - beta1**t))
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov and weight decay, with
+    PyTorch's update rule (:func:`sgd_update`)."""
 
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
@@ -222,48 +272,17 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         for group in self.param_groups:
-            lr, momentum = group["lr"], group["momentum"]
-            dampening, wd = group["dampening"], group["weight_decay"]
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                w, g = p.data, p.grad.data
-                owned = wd != 0  # is `d` a scratch array we may overwrite?
-                if owned:
-                    d = w * wd
-                    d += g
-                else:
-                    d = g
-                if momentum != 0:
-                    state = self.state.setdefault(p, {})
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = d.copy()
-                    else:
-                        buf *= momentum
-                        buf += d if dampening == 0 else (1.0 - dampening) * d
-                    if group["nesterov"]:
-                        if owned:
-                            d += momentum * buf
-                        else:
-                            d = d + momentum * buf
-                            owned = True
-                    else:
-                        d, owned = buf, False
-                if owned:
-                    d *= lr
-                    w -= d
-                else:
-                    w -= lr * d
+                if p.grad is not None:
+                    sgd_update(p.data, p.grad.data, self._state_of(p), group["lr"],
+                               group["momentum"], group["dampening"], group["weight_decay"],
+                               group["nesterov"])
+                    p.version += 1
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba) with PyTorch's arithmetic and L2 weight decay added to the grad.
-
-    Per parameter at step t: ``g += weight_decay * p``; ``m += (1 - beta1) * (g - m)``;
-    ``v = beta2 * v + (1 - beta2) * g * g``;
-    ``p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)``.
-    """
+    """Adam (Kingma & Ba) with PyTorch's arithmetic (:func:`adam_update`) and L2 weight
+    decay added to the gradient."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
@@ -282,37 +301,12 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         for group in self.param_groups:
-            lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
-            beta1, beta2 = group["betas"]
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                w, g = p.data, p.grad.data
-                xp = backend.array_module(p.device)
-                state = self.state.get(p)
-                if state is None:
-                    state = self.state[p] = {
-                        "step": 0, "exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w),
-                    }
-                state["step"] += 1
-                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-                if wd != 0:
-                    g = w * wd
-                    g += p.grad.data
-                tmp = g - m  # the one scratch array, reused below
-                tmp *= 1.0 - beta1
-                m += tmp
-                xp.multiply(g, 1.0 - beta2, out=tmp)
-                tmp *= g
-                v *= beta2
-                v += tmp
-                step_size = lr / (1.0 - beta1**t)
-                xp.sqrt(v, out=tmp)
-                tmp /= math.sqrt(1.0 - beta2**t)
-                tmp += eps
-                xp.divide(m, tmp, out=tmp)
-                tmp *= step_size
-                w -= tmp
+                if p.grad is not None:
+                    adam_update(p.data, p.grad.data, self._state_of(p), group["lr"],
+                                group["betas"], group["eps"], group["weight_decay"],
+                                backend.array_module(p.device))
+                    p.version += 1
 
 
 class CosineAnnealingLR:

@@ -7,29 +7,33 @@ import operator
 
 import numpy as np
 
-from . import autograd, backend, ops
+from . import autograd, backend, display, ops
 
 
-def _as_array(data, dtype, device):
-    """Convert user data to a backend array with the library's dtype policy.
+def place(data, device=None) -> str:
+    """Where the array for ``data`` lives: the library's one rule.
 
-    Floats become float32 unless ``dtype`` says otherwise; integers and booleans keep
-    their kind (labels stay int64).
+    An explicit ``device`` wins; Tensors and CuPy arrays stay where they are; Python data and
+    NumPy arrays go to the default device (``TINYGRAD_CNN_DEVICE``), so that one environment
+    variable moves a whole script to the GPU.
     """
+    if device is not None:
+        return backend.parse_device(device)
+    if isinstance(data, Tensor):
+        return data.device
+    if backend.device_of(data) == "cuda":
+        return "cuda"
+    return backend.default_device()
+
+
+def as_array(data, dtype=None, device=None):
+    """``data`` as a backend array on :func:`place`'s device, with the library's dtype rule:
+    floats become float32 unless ``dtype`` says otherwise; integers and booleans keep their
+    kind (labels stay int64)."""
+    target = place(data, device)
     if isinstance(data, Tensor):
         data = data.data
-    src_device = backend.device_of(data)
-    if device is None:
-        device = src_device if not isinstance(data, (list, tuple, numbers.Number)) else None
-        device = device or backend.DEFAULT_DEVICE
-    else:
-        device = backend.parse_device(device)
-    if src_device == "cuda" or device == "cuda":
-        xp = backend.array_module(device)
-        array = backend.move(data, device) if src_device != device else data
-        array = xp.asarray(array)
-    else:
-        array = np.asarray(data)
+    array = backend.move(data, target)
     if dtype is not None:
         dtype = np.dtype(dtype)
         if array.dtype != dtype:
@@ -41,45 +45,68 @@ def _as_array(data, dtype, device):
     return array
 
 
+def onto(data, like, what: str):
+    """``data`` as an array on ``like``'s device, for arguments tied to a tensor (a gradient,
+    an index): host data (Python, NumPy) is moved there; Tensors and GPU arrays must already
+    be there, since moving them would hide a mistake."""
+    source = data.device if isinstance(data, Tensor) else backend.device_of(data)
+    if source != like.device and (isinstance(data, Tensor) or source != "cpu"):
+        raise RuntimeError(f"{what} is on {source} but the tensor is on {like.device}; move "
+                           f"it with .to({like.device!r})")
+    return backend.move(data.data if isinstance(data, Tensor) else data, like.device)
+
+
 class Tensor:
     """An n-dimensional array with reverse-mode automatic differentiation.
 
     Parameters
     ----------
-    data : list, scalar, NumPy or CuPy array
+    data : list, scalar, NumPy or CuPy array, Tensor
         Float data becomes float32 unless ``dtype`` is given.
     requires_grad : bool
         Record operations on this tensor so ``backward()`` can reach it.
     dtype : numpy dtype, optional
     device : ``"cpu"`` or ``"cuda"``, optional
-        Defaults to the data's own device, or ``TINYGRAD_CNN_DEVICE`` for Python data.
+        Default: CuPy arrays and Tensors stay where they are; Python data and NumPy arrays
+        go to the default device (``TINYGRAD_CNN_DEVICE``).
+
+    Notes
+    -----
+    ``data`` is the raw array. Writing into it (``t.data[...] = 0``) bypasses autograd, as
+    PyTorch's ``.data`` does: a graph built earlier computes its gradients from the new
+    values. The library's own in-place updates (``optimizer.step()``, initialisers,
+    ``load_state_dict``) count in ``version``, and ``backward()`` refuses a graph whose
+    inputs changed that way since forward.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "device", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "device", "version", "__weakref__")
     __array_ufunc__ = None  # ndarray + Tensor -> Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
-        self.data = _as_array(data, dtype, device)
+        self.data = as_array(data, dtype, device)
         self.device = backend.device_of(self.data)
         self.grad = None
-        self._ctx = None
+        self.grad_fn = None
+        self.version = 0
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
     @staticmethod
-    def _from_array(array, ctx):
-        """Wrap an op's output array (already on the right device and dtype).
+    def wrap(array, grad_fn=None) -> Tensor:
+        """A Tensor around an array that is already on its device and dtype (no copy, no
+        conversion): how op results and gradients become Tensors.
 
-        Always a plain Tensor, even when the input was a subclass such as
-        ``nn.Parameter``: ``w.T`` or ``w * 2`` is a result, not a parameter.
+        Always a plain Tensor, even when called on a subclass such as ``nn.Parameter``:
+        ``w.T`` or ``w * 2`` is a result, not a parameter.
         """
         t = Tensor.__new__(Tensor)
         t.data = array
         t.device = backend.device_of(array)
         t.grad = None
-        t._ctx = ctx
-        t.requires_grad = ctx is not None
+        t.grad_fn = grad_fn
+        t.version = 0
+        t.requires_grad = grad_fn is not None
         return t
 
     # ------------------------------------------------------------------ properties
@@ -101,11 +128,7 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self._ctx is None
-
-    @property
-    def grad_fn(self):
-        return self._ctx
+        return self.grad_fn is None
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -118,49 +141,42 @@ class Tensor:
             raise TypeError(
                 f"only floating-point tensors can require grad; this one is {self.dtype}"
             )
-        if not flag and self._ctx is not None:
+        if not flag and self.grad_fn is not None:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use detach()")
         self.requires_grad = bool(flag)
         return self
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory, as PyTorch's)."""
-        return Tensor._from_array(self.data, None)
-
-    def _accumulate_grad(self, g) -> None:
-        if self.grad is None:
-            self.grad = Tensor._from_array(g, None)  # the walk hands over an owned array
-        else:
-            self.grad = Tensor._from_array(self.grad.data + g, None)
+        return Tensor.wrap(self.data)
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf requiring grad."""
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf requiring grad.
+
+        ``grad`` (needed unless the tensor has one element) is the gradient flowing in: a
+        Tensor on this tensor's device, or host data (moved there).
+        """
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() on a tensor that does not require grad (no input had "
                 "requires_grad=True, or it was computed under no_grad)"
             )
-        xp = backend.array_module(self.device)
         if grad is None:
             if self.size != 1:
                 raise RuntimeError(
                     f"backward() needs a gradient argument for a non-scalar tensor of shape "
                     f"{self.shape}; pass grad= of that shape or reduce it (e.g. .sum()) first"
                 )
-            g = xp.ones(self.shape, dtype=self.dtype)
+            g = backend.array_module(self.device).ones(self.shape, dtype=self.dtype)
         else:
-            g = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
-            if backend.device_of(g) != self.device:
-                raise RuntimeError(
-                    f"backward(): grad is on {backend.device_of(g)} but the tensor is on "
-                    f"{self.device}"
-                )
+            g = onto(grad, self, "backward(): grad")
             if g.shape != self.shape:
                 raise RuntimeError(
                     f"backward(): grad has shape {g.shape} but the tensor has shape {self.shape}"
                 )
-        if self._ctx is None:
-            self._accumulate_grad(g.astype(self.dtype, copy=True))  # never alias the caller's
+            g = g.astype(self.dtype, copy=False)
+        if self.grad_fn is None:  # a leaf: its gradient is grad itself (copied, never aliased)
+            self.grad = Tensor.wrap(g.copy() if self.grad is None else self.grad.data + g)
             return
         autograd.run_backward(self, g, retain_graph=retain_graph)
 
@@ -200,19 +216,10 @@ class Tensor:
         return self.astype(np.float64)
 
     def __repr__(self) -> str:
-        body = np.array2string(
-            self.numpy(), separator=", ", prefix="tensor(", precision=4, threshold=100
-        )
-        extras = []
-        if self.device != "cpu":
-            extras.append(f"device='{self.device}'")
-        if self.dtype not in (np.float32, np.int64, np.bool_):
-            extras.append(f"dtype={self.dtype}")
-        if self._ctx is not None:
-            extras.append(f"grad_fn=<{self._ctx.name}Backward>")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        return display.tensor_text(self)
+
+    def _repr_html_(self) -> str:  # Jupyter
+        return display.tensor_html(self)
 
     def __bool__(self):
         if self.size != 1:
@@ -230,19 +237,19 @@ class Tensor:
     # ------------------------------------------------------------------ factories
     @staticmethod
     def zeros(*shape, requires_grad=False, device=None, dtype=np.float32) -> Tensor:
-        xp = backend.array_module(_device(device))
+        xp = backend.array_module(place(None, device))
         return Tensor(xp.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad,
                       dtype=dtype)
 
     @staticmethod
     def ones(*shape, requires_grad=False, device=None, dtype=np.float32) -> Tensor:
-        xp = backend.array_module(_device(device))
+        xp = backend.array_module(place(None, device))
         return Tensor(xp.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad,
                       dtype=dtype)
 
     @staticmethod
     def full(shape, value, requires_grad=False, device=None, dtype=np.float32) -> Tensor:
-        xp = backend.array_module(_device(device))
+        xp = backend.array_module(place(None, device))
         return Tensor(xp.full(_shape((shape,)), value, dtype=dtype),
                       requires_grad=requires_grad, dtype=dtype)
 
@@ -250,18 +257,18 @@ class Tensor:
     def randn(*shape, requires_grad=False, device=None, dtype=np.float32) -> Tensor:
         """Standard normal draws from the library generator (seed with ``manual_seed``)."""
         values = backend.host_rng().standard_normal(_shape(shape)).astype(dtype)
-        return Tensor(values, requires_grad=requires_grad, device=_device(device), dtype=dtype)
+        return Tensor(values, requires_grad=requires_grad, device=device, dtype=dtype)
 
     @staticmethod
     def uniform(low, high, shape, requires_grad=False, device=None, dtype=np.float32):
         """Uniform draws in [low, high) from the library generator."""
         values = backend.host_rng().uniform(low, high, _shape((shape,))).astype(dtype)
-        return Tensor(values, requires_grad=requires_grad, device=_device(device), dtype=dtype)
+        return Tensor(values, requires_grad=requires_grad, device=device, dtype=dtype)
 
     @staticmethod
     def arange(*args, device=None, dtype=None) -> Tensor:
-        xp = backend.array_module(_device(device))
-        return Tensor(xp.arange(*args, dtype=dtype))
+        xp = backend.array_module(place(None, device))
+        return Tensor(xp.arange(*args, dtype=dtype), dtype=dtype)
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
@@ -369,7 +376,7 @@ class Tensor:
 
     def argmax(self, axis=None):
         """Index of the first maximum (not differentiable)."""
-        return Tensor._from_array(self.data.argmax(axis=axis), None)
+        return Tensor.wrap(self.data.argmax(axis=axis))
 
     # ------------------------------------------------------------------ movement
     def reshape(self, *shape):
@@ -392,7 +399,7 @@ class Tensor:
         return self.reshape(*self.shape[:start], -1)
 
     def __getitem__(self, index):
-        return ops.GetItem.apply(self, index=_index_arrays(index, self.device))
+        return ops.GetItem.apply(self, index=_index_arrays(index, self))
 
     def pad(self, pad_width, value=0.0):
         """Constant padding; ``pad_width`` as in ``numpy.pad`` (int, pair, or one pair per axis)."""
@@ -401,10 +408,6 @@ class Tensor:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _device(device):
-    return backend.DEFAULT_DEVICE if device is None else backend.parse_device(device)
-
 
 def _shape(args) -> tuple:
     """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
@@ -416,16 +419,11 @@ def _shape(args) -> tuple:
         raise TypeError(f"shape must be integers, got {args!r}") from None
 
 
-def _index_arrays(index, device):
-    """Replace Tensors and lists inside an index by backend arrays."""
+def _index_arrays(index, like):
+    """An index with its Tensors, arrays and lists as arrays on ``like``'s device."""
     items = index if isinstance(index, tuple) else (index,)
-    out = []
-    for item in items:
-        if isinstance(item, Tensor):
-            item = item.data
-        elif isinstance(item, list):
-            item = backend.array_module(device).asarray(item)
-        out.append(item)
+    out = [item if isinstance(item, (numbers.Integral, slice)) or item is None or item is Ellipsis
+           else onto(item, like, "index") for item in items]
     return tuple(out) if isinstance(index, tuple) else out[0]
 
 
@@ -440,7 +438,7 @@ def _lift(value, like: Tensor) -> Tensor:
         xp = backend.array_module(like.device)
         dtype = like.dtype if like.dtype.kind == "f" or isinstance(value, numbers.Integral) \
             else np.float32
-        return Tensor._from_array(xp.asarray(value, dtype=dtype), None)
+        return Tensor.wrap(xp.asarray(value, dtype=dtype))
     return Tensor(value, device=like.device)
 
 
@@ -498,4 +496,4 @@ def _compare(symbol, a, b):
         raise ValueError(
             f"comparison {symbol}: shapes {a.shape} and {b.shape} cannot be broadcast together"
         ) from None
-    return Tensor._from_array(out, None)
+    return Tensor.wrap(out)

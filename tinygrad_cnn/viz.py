@@ -12,13 +12,15 @@ so one graph always gives the same DOT text.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import sys
+import weakref
 
 import graphviz
 import numpy as np
 
-from . import autograd, backend
+from . import autograd, backend, provenance
 from .fileio import atomic_write
 from .tensor import Tensor
 
@@ -47,6 +49,50 @@ class GraphvizNotFoundError(graphviz.ExecutableNotFound):
 
     def __init__(self, message: str):
         RuntimeError.__init__(self, message)
+
+
+# ----------------------------------------------------------------------------- gradient stats
+
+_grad_stats: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def grad_statistics(grad) -> dict:
+    """Norm, min, max of a gradient array, whether it holds NaN/Inf, and its dtype."""
+    xp = backend.xp_of(grad)
+    g = grad.astype("float64")
+    return {
+        "norm": float(xp.sqrt((g * g).sum())),
+        "min": float(g.min()) if g.size else 0.0,
+        "max": float(g.max()) if g.size else 0.0,
+        "nonfinite": not bool(xp.isfinite(grad).all()),
+        "dtype": str(grad.dtype),
+    }
+
+
+@contextlib.contextmanager
+def record_grad_stats():
+    """Inside, ``backward()`` notes the statistics of each node's output gradient for
+    :func:`make_dot` (``show_grads``); off by default, because each costs a reduction and a
+    read of the device."""
+    handle = autograd.on_backward(lambda node, g: _grad_stats.__setitem__(
+        node, grad_statistics(g)))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _node_grad_stats(node):
+    return _grad_stats.get(node)
+
+
+def _op_params(node) -> dict:
+    """The settings drawn in an op's box; a convolution's kernel size comes from its
+    weight's shape (the op itself has no use for it)."""
+    params = provenance.of(node).params
+    if node.name == "Conv2d":
+        params = {**params, "kernel_size": tuple(node.input_meta[1][0][2:])}
+    return params
 
 
 # ----------------------------------------------------------------------------- labels
@@ -209,7 +255,7 @@ class _Walk:
 
     def __init__(self, root, params, collapse):
         self.names = _param_names(params)
-        self.root_node = root._ctx
+        self.root_node = root.grad_fn
         node = self.root_node
         self.order = autograd.topological_order(node)[::-1] if node is not None else []
         self.leaf_ids, self.leaf_users = {}, collections.defaultdict(list)
@@ -225,12 +271,12 @@ class _Walk:
             leaves.append(root)
         self.ref_dtype = _reference_dtype(leaves, self.names)
         self.node_ids = {id(node): f"n{i}" for i, node in enumerate(self.order)}
-        targets = _collapse_targets({n.module_path for n in self.order if n.module_path},
-                                    collapse)
+        self.paths = {id(n): provenance.of(n).module_path for n in self.order}
+        targets = _collapse_targets({p for p in self.paths.values() if p}, collapse)
         self.group_of, self.group_ids = {}, {}
         self.members = collections.defaultdict(list)
         for node in self.order if targets else ():
-            path = node.module_path
+            path = self.paths[id(node)]
             group = next((path[:k] for k in range(1, len(path) + 1) if path[:k] in targets),
                          None)
             if group is not None:
@@ -245,7 +291,8 @@ class _Walk:
 
     def is_param(self, t) -> bool:
         users = self.leaf_users.get(id(t))
-        return id(t) in self.names or bool(not self.names and users and users[0].module_path)
+        return id(t) in self.names or bool(not self.names and users
+                                           and self.paths[id(users[0])])
 
     def is_folded(self, t) -> bool:
         """A parameter used only inside collapsed modules is part of their node."""
@@ -270,7 +317,7 @@ def _tensor_label(walk, t, show_grads):
             lines.append(("value has NaN/Inf", False))
             bad = True
         if t.grad is not None:
-            stats = autograd.grad_statistics(t.grad.data)
+            stats = grad_statistics(t.grad.data)
             lines.append((_stats_text(stats), True))
             bad = bad or walk.grad_flags(stats)
     return _html(lines), "param" if param else "input", bad
@@ -278,17 +325,18 @@ def _tensor_label(walk, t, show_grads):
 
 def _op_label(walk, node, show_grads, show_attrs, max_label):
     lines = [(node.name, False)]
-    attrs = _attrs_text(node.params, max_label) if show_attrs else ""
+    attrs = _attrs_text(_op_params(node), max_label) if show_attrs else ""
     if attrs:
         lines.append((attrs, False))
     for parent, (shape, dtype) in zip(node.parents, node.input_meta, strict=True):
         if parent is None and shape == ():
             lines.append((f"with scalar {np.dtype(dtype).name}", True))
-    lines.append((_shape_text(node.out_shape, node.out_dtype), True))
-    bad = walk.wrong_dtype(node.out_dtype)
-    if show_grads and node.grad_stats is not None:
-        lines.append((_stats_text(node.grad_stats), True))
-        bad = bad or walk.grad_flags(node.grad_stats)
+    note, stats = provenance.of(node), _node_grad_stats(node)
+    lines.append((_shape_text(note.out_shape, note.out_dtype), True))
+    bad = walk.wrong_dtype(note.out_dtype)
+    if show_grads and stats is not None:
+        lines.append((_stats_text(stats), True))
+        bad = bad or walk.grad_flags(stats)
     return _html(lines), "op", bad
 
 
@@ -307,29 +355,31 @@ def _module_label(walk, group, show_grads, max_label):
         geometry = f"{weight.shape[1]}\u2192{weight.shape[0]}"
         if weight.ndim > 2:
             geometry += " " + "\u00d7".join(str(n) for n in weight.shape[2:])
-        rest = {k: v for k, v in node.params.items() if k in _GEOMETRY_KEYS}
+        rest = {k: v for k, v in _op_params(node).items() if k in _GEOMETRY_KEYS}
         attrs = _attrs_text(rest, max_label, skip_defaults=True)
         lines.append((geometry + (", " + attrs if attrs else ""), False))
     else:
-        attrs = ", ".join(filter(None, (_attrs_text(n.params, max_label, skip_defaults=True)
+        attrs = ", ".join(filter(None, (_attrs_text(_op_params(n), max_label,
+                                                    skip_defaults=True)
                                         for n in nodes)))
         if attrs:
             lines.append((_clip(attrs, max_label), False))
     if params:
         lines.append((f"{sum(int(np.prod(p.shape)) for p, _ in params):,} parameters", True))
-    bad = any(walk.wrong_dtype(n.out_dtype) for n in nodes)
+    bad = any(walk.wrong_dtype(provenance.of(n).out_dtype) for n in nodes)
     bad = bad or any(walk.wrong_dtype(p.dtype) for p, _ in params)
     if show_grads:
         for p, _ in params:
             if p.grad is not None:
-                stats = autograd.grad_statistics(p.grad.data)
+                stats = grad_statistics(p.grad.data)
                 short = walk.names.get(id(p), "parameter").rsplit(".", 1)[-1]
                 lines.append((f"{short} {_stats_text(stats)}", True))
                 bad = bad or walk.grad_flags(stats)
-        if nodes[-1].grad_stats is not None:
-            lines.append((f"output {_stats_text(nodes[-1].grad_stats)}", True))
-        bad = bad or any(n.grad_stats is not None and walk.grad_flags(n.grad_stats)
-                         for n in nodes)
+        last = _node_grad_stats(nodes[-1])
+        if last is not None:
+            lines.append((f"output {_stats_text(last)}", True))
+        bad = bad or any(_node_grad_stats(n) is not None
+                         and walk.grad_flags(_node_grad_stats(n)) for n in nodes)
     return _html(lines), "module", bad
 
 
@@ -350,7 +400,7 @@ def make_dot(root, params=None, *, collapse=False, show_grads=False, show_attrs=
         that depth as one node, with tensor shapes on the edges.
     show_grads : bool
         After ``backward()``: gradient norm/min/max per tensor (op outputs need the
-        backward to run inside ``autograd.record_grad_stats()``); NaN/Inf marked red.
+        backward to run inside :func:`record_grad_stats`); NaN/Inf marked red.
     show_attrs : bool
         Show op attributes (stride, padding, axis...); arrays show only their shape.
     max_label : int
@@ -391,7 +441,7 @@ def make_dot(root, params=None, *, collapse=False, show_grads=False, show_attrs=
                 if src not in drawn:
                     drawn.add(src)
                     users = walk.leaf_users[id(parent)]
-                    path = users[0].module_path if walk.is_param(parent) else ()
+                    path = walk.paths[id(users[0])] if walk.is_param(parent) else ()
                     group = walk.group_of.get(id(users[0]))
                     path = group[:-1] if group is not None and path else path
                     drawing.node(src, path, *_tensor_label(walk, parent, show_grads))
@@ -407,7 +457,7 @@ def make_dot(root, params=None, *, collapse=False, show_grads=False, show_attrs=
         group = walk.group_of.get(id(node))
         if group is None:
             label = _op_label(walk, node, show_grads, show_attrs, max_label)
-            drawing.node(dst, node.module_path, *label)
+            drawing.node(dst, walk.paths[id(node)], *label)
         else:
             drawing.node(dst, group[:-1], *_module_label(walk, group, show_grads, max_label))
     if walk.root_node is None:
@@ -520,7 +570,7 @@ def draw_training_step(model="lenet5", batch_size=4, *, collapse=False, grads=Fa
     collapse, options
         Passed to :func:`make_dot` (``collapse=True`` gives the layer picture).
     grads : bool
-        Also run ``backward()`` inside ``autograd.record_grad_stats()`` and show the
+        Also run ``backward()`` inside :func:`record_grad_stats` and show the
         gradient statistics. This fills ``.grad`` of the model's parameters (zeroed first).
     input_shape : tuple
         One sample's shape, without the batch axis.
@@ -542,7 +592,7 @@ def draw_training_step(model="lenet5", batch_size=4, *, collapse=False, grads=Fa
             backend.manual_seed(seed)
             model = factories[key]()
         params = list(model.parameters())
-        device = params[0].device if params else backend.DEFAULT_DEVICE
+        device = params[0].device if params else backend.default_device()
         rng = np.random.default_rng(seed)
         x = Tensor(rng.random((batch_size, *input_shape), dtype=np.float32), device=device)
         logits = model(x)
@@ -550,7 +600,7 @@ def draw_training_step(model="lenet5", batch_size=4, *, collapse=False, grads=Fa
         loss = F.cross_entropy(logits, target)
         if grads:
             model.zero_grad()
-            with autograd.record_grad_stats():
+            with record_grad_stats():
                 loss.backward()
     finally:
         backend.set_state(state)

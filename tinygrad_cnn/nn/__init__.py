@@ -1,11 +1,14 @@
 """Neural-network building blocks: ``Module``, ``Parameter``, layers, ``functional``, ``init``.
 
-``module.py`` holds the module machinery (registration, state dicts, scopes for graph
-drawings) and the containers; ``layers.py`` the layers; ``functional.py`` the stateless
-operations the layers call; ``init.py`` the weight initialisers.
+``module.py`` holds the module machinery (registration, state dicts, hooks) and the
+containers; ``layers.py`` the layers; ``functional.py`` the stateless operations the layers
+call, which check arguments and apply the fused ops of ``conv.py``, ``pool.py``,
+``linear.py`` and ``losses.py``; ``reference.py`` the same ops written with Tensor
+primitives, to read and to test against; ``init.py`` the weight initialisers;
+``workspace.py`` the recycled buffers of the fast ops.
 """
 
-from . import functional, init
+from . import functional, init, reference
 from .layers import (
     AvgPool2d,
     Conv2d,
@@ -21,5 +24,5 @@ from .module import Module, ModuleList, Parameter, Sequential
 
 __all__ = [
     "AvgPool2d", "Conv2d", "Dropout", "Flatten", "Linear", "MaxPool2d", "Module", "ModuleList",
-    "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "functional", "init",
+    "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "functional", "init", "reference",
 ]

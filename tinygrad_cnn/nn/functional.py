@@ -1,22 +1,22 @@
 """Stateless neural-network operations, with PyTorch's names and signatures.
 
-Each function validates its arguments in the user's terms (shapes, channel counts, the
-weight's shape) and then applies one fused ``Function``: :class:`~.conv.Conv2d`,
-:class:`~._pool.MaxPool2d`, :class:`~._pool.AvgPool2d`, :class:`~._dense.Linear`,
-:class:`~._dense.Dropout`, :class:`~._loss.Softmax`, :class:`~._loss.LogSoftmax`,
-:class:`~._loss.CrossEntropy`, :class:`~._loss.NLLLoss`, :class:`~._loss.MSELoss`.
+This is the public boundary: each function checks its arguments in the user's terms
+(shapes, channel counts, the weight's shape) and then applies one fused op
+(:class:`~.conv.Conv2dOp`, :class:`~.pool.MaxPool2dOp`, :class:`~.linear.LinearOp`, the
+ops of :mod:`.losses`) or composes Tensor primitives (``avg_pool2d``, ``dropout``). The
+layers in :mod:`.layers` check their settings with the same functions when they are built.
+:mod:`.reference` computes the fused ops again from primitives, to show what they compute.
 """
 
 from __future__ import annotations
 
-import numbers
-
 from .. import backend
-from ..tensor import Tensor
-from ._dense import Dropout, Linear
-from ._loss import CrossEntropy, LogSoftmax, MSELoss, NLLLoss, Softmax
-from ._pool import AvgPool2d, MaxPool2d
-from .conv import Conv2d
+from ..checks import int_tuple, is_int, probability
+from ..tensor import Tensor, onto
+from .conv import Conv2dOp
+from .linear import LinearOp
+from .losses import CrossEntropyOp, LogSoftmaxOp, MSELossOp, NLLLossOp, SoftmaxOp
+from .pool import MaxPool2dOp
 
 __all__ = [
     "avg_pool2d", "conv1d", "conv2d", "cross_entropy", "dropout", "linear", "log_softmax",
@@ -46,22 +46,6 @@ def _same_dtype(op: str, *named) -> None:
         raise TypeError(f"{op}: all operands need one dtype, but {listed}")
 
 
-def _ints(value, n: int, op: str, name: str, minimum: int) -> tuple:
-    """``value`` (an int or a sequence of ``n`` ints) as an ``n``-tuple, each >= minimum."""
-    items = (value,) * n if isinstance(value, numbers.Integral) else value
-    try:
-        items = tuple(items)
-    except TypeError:
-        items = ()
-    if len(items) != n or any(
-            isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum
-            for v in items):
-        what = "a positive int" if minimum > 0 else "a non-negative int"
-        pair = "" if n == 1 else f" or a sequence of {n} of them"
-        raise ValueError(f"{op}: {name} must be {what}{pair}, got {value!r}")
-    return tuple(int(v) for v in items)
-
-
 def _size(dims) -> str:
     return "x".join(str(d) for d in dims)
 
@@ -69,6 +53,27 @@ def _size(dims) -> str:
 def _check_reduction(op: str, reduction) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def conv_settings(op, stride, padding, dilation=1, groups=1, spatial=2) -> tuple:
+    """``(stride, padding, dilation, groups)`` checked and as tuples of ``spatial`` ints."""
+    if not is_int(groups) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    return (int_tuple(stride, spatial, op, "stride", 1),
+            int_tuple(padding, spatial, op, "padding", 0),
+            int_tuple(dilation, spatial, op, "dilation", 1), int(groups))
+
+
+def pool_settings(op, kernel_size, stride=None, padding=0) -> tuple:
+    """``(kernel, stride, padding)`` as pairs; ``stride`` defaults to the kernel, and
+    padding may be at most half the kernel (a window must not lie entirely in it)."""
+    kernel = int_tuple(kernel_size, 2, op, "kernel_size", 1)
+    stride = kernel if stride is None else int_tuple(stride, 2, op, "stride", 1)
+    padding = int_tuple(padding, 2, op, "padding", 0)
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ValueError(f"{op}: padding {_size(padding)} must be at most half the kernel "
+                         f"size {_size(kernel)}")
+    return kernel, stride, padding
 
 
 # ----------------------------------------------------------------------------- convolution
@@ -114,22 +119,19 @@ def _conv(op, x, w, b, stride, padding, dilation, groups, spatial):
     if b is not None:
         _tensor(b, op, "bias")
     _same_dtype(op, ("input", x), ("weight", w), ("bias", b))
-    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    stride = _ints(stride, spatial, op, "stride", 1)
-    padding = _ints(padding, spatial, op, "padding", 0)
-    dilation = _ints(dilation, spatial, op, "dilation", 1)
-    C, F, Cg = x.shape[1], w.shape[0], w.shape[1]
+    stride, padding, dilation, groups = conv_settings(op, stride, padding, dilation, groups,
+                                                      spatial)
+    C, M, Cg = x.shape[1], w.shape[0], w.shape[1]
     if C != Cg * groups:
         expects = Cg if groups == 1 else f"{Cg} x groups={groups} = {Cg * groups}"
         raise ValueError(f"{op}: input has {C} channels but weight expects {expects} "
                          f"(weight shape {w.shape})")
-    if F % groups:
-        raise ValueError(f"{op}: weight has {F} output channels, not divisible by "
+    if M % groups:
+        raise ValueError(f"{op}: weight has {M} output channels, not divisible by "
                          f"groups={groups} (weight shape {w.shape})")
-    if b is not None and b.shape != (F,):
-        raise ValueError(f"{op}: bias has shape {b.shape} but weight has {F} output "
-                         f"channels (weight shape {w.shape}); expected bias shape ({F},)")
+    if b is not None and b.shape != (M,):
+        raise ValueError(f"{op}: bias has shape {b.shape} but weight has {M} output "
+                         f"channels (weight shape {w.shape}); expected bias shape ({M},)")
     size, kernel = x.shape[2:], w.shape[2:]
     padded = tuple(n + 2 * p for n, p in zip(size, padding))
     reach = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
@@ -140,16 +142,12 @@ def _conv(op, x, w, b, stride, padding, dilation, groups, spatial):
                          f"{_size(padding)})")
     if spatial == 1:  # a height-1 image and a height-1 kernel
         N, L = x.shape[0], x.shape[2]
-        out = _conv2d_apply(x.reshape(N, C, 1, L), w.reshape(F, Cg, 1, kernel[0]), b,
-                            (1,) + stride, (0,) + padding, (1,) + dilation, groups)
-        return out.reshape(N, F, out.shape[-1])
-    return _conv2d_apply(x, w, b, stride, padding, dilation, groups)
-
-
-def _conv2d_apply(x, w, b, stride, padding, dilation, groups):
+        x, w = x.reshape(N, C, 1, L), w.reshape(M, Cg, 1, kernel[0])
+        stride, padding, dilation = (1,) + stride, (0,) + padding, (1,) + dilation
     tensors = (x, w) if b is None else (x, w, b)
-    return Conv2d.apply(*tensors, stride=stride, padding=padding, dilation=dilation,
-                        groups=groups, kernel_size=tuple(w.shape[2:]))
+    out = Conv2dOp.apply(*tensors, stride=stride, padding=padding, dilation=dilation,
+                         groups=groups)
+    return out if spatial == 2 else out.reshape(out.shape[0], M, out.shape[-1])
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -161,33 +159,40 @@ def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
     pairs; windows may overlap. Padding counts as -inf. The gradient of each window goes
     to its first maximum in row-major order, as in PyTorch.
     """
-    return _pool("max_pool2d", MaxPool2d, x, kernel_size, stride, padding)
+    x, kernel, stride, padding = _pool_input("max_pool2d", x, kernel_size, stride, padding)
+    return MaxPool2dOp.apply(x, kernel_size=kernel, stride=stride, padding=padding)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
     """Mean over each window, as ``torch.nn.functional.avg_pool2d`` with its default
-    ``count_include_pad=True``: zero padding counts towards the window size."""
-    return _pool("avg_pool2d", AvgPool2d, x, kernel_size, stride, padding)
+    ``count_include_pad=True``: zero padding counts towards the window size.
+
+    Computed as what it is, a convolution of each channel with a constant ``1 / (KH*KW)``
+    kernel, so its gradient needs no code of its own.
+    """
+    x, kernel, stride, padding = _pool_input("avg_pool2d", x, kernel_size, stride, padding)
+    N, C, H, W = x.shape
+    xp = backend.array_module(x.device)
+    mean_kernel = Tensor.wrap(xp.full((1, 1) + kernel, 1.0 / (kernel[0] * kernel[1]),
+                                      dtype=x.dtype))
+    out = Conv2dOp.apply(x.reshape(N * C, 1, H, W), mean_kernel, stride=stride,
+                         padding=padding, dilation=(1, 1), groups=1)
+    return out.reshape(N, C, *out.shape[2:])
 
 
-def _pool(op, fn, x, kernel_size, stride, padding):
+def _pool_input(op, x, kernel_size, stride, padding):
     x = _tensor(x, op, "input")
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape} "
                          f"({x.ndim}-D)")
     _floating(x, op, "input")
-    kernel = _ints(kernel_size, 2, op, "kernel_size", 1)
-    stride = kernel if stride is None else _ints(stride, 2, op, "stride", 1)
-    padding = _ints(padding, 2, op, "padding", 0)
-    if any(2 * p > k for p, k in zip(padding, kernel)):
-        raise ValueError(f"{op}: padding {_size(padding)} must be at most half the kernel "
-                         f"size {_size(kernel)}")
+    kernel, stride, padding = pool_settings(op, kernel_size, stride, padding)
     size = x.shape[2:]
     padded = tuple(n + 2 * p for n, p in zip(size, padding))
     if any(k > n for k, n in zip(kernel, padded)):
         raise ValueError(f"{op}: kernel {_size(kernel)} is larger than the padded input "
                          f"{_size(padded)} (input {_size(size)}, padding {_size(padding)})")
-    return fn.apply(x, kernel_size=kernel, stride=stride, padding=padding)
+    return x, kernel, stride, padding
 
 
 # ----------------------------------------------------------------------------- dense layers
@@ -209,23 +214,26 @@ def linear(x, w, b=None) -> Tensor:
             raise ValueError(f"linear: bias has shape {b.shape} but weight has {w.shape[0]} "
                              f"outputs (weight shape {w.shape})")
     _same_dtype("linear", ("input", x), ("weight", w), ("bias", b))
-    return Linear.apply(x, w) if b is None else Linear.apply(x, w, b)
+    return LinearOp.apply(x, w) if b is None else LinearOp.apply(x, w, b)
 
 
 def dropout(x, p=0.5, training=True) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
 
     The mask is drawn on ``x``'s device from the library's generator
-    (``tinygrad_cnn.manual_seed`` makes it repeatable). Outside training, or with
-    ``p == 0``, ``x`` is returned unchanged.
+    (``tinygrad_cnn.manual_seed`` makes it repeatable) and multiplied in, so the gradient is
+    the same mask. Outside training, or with ``p == 0``, ``x`` is returned unchanged.
     """
     x = _tensor(x, "dropout", "input")
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
-        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p!r}")
+    p = probability(p, "dropout")
     if not training or p == 0:
         return x
     _floating(x, "dropout", "input")
-    return Dropout.apply(x, p=float(p))
+    draw_dtype = x.dtype if x.dtype.itemsize >= 4 else "float32"
+    keep = backend.device_rng(x.device).random(x.shape, draw_dtype) >= p
+    mask = keep.astype(x.dtype)
+    mask *= x.dtype.type(0.0 if p >= 1 else 1.0 / (1.0 - p))
+    return x * Tensor.wrap(mask)
 
 
 # ----------------------------------------------------------------------------- activations
@@ -245,8 +253,7 @@ def tanh(x) -> Tensor:
 
 
 def _axis(op, x, axis):
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not (
-            -x.ndim <= axis < max(x.ndim, 1)):
+    if not is_int(axis) or not -x.ndim <= axis < max(x.ndim, 1):
         raise ValueError(f"{op}: axis {axis!r} is out of range for a tensor of shape {x.shape}")
     return int(axis) % max(x.ndim, 1)
 
@@ -255,24 +262,28 @@ def softmax(x, axis=-1) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis``, computed after subtracting the maximum."""
     x = _tensor(x, "softmax", "input")
     _floating(x, "softmax", "input")
-    return Softmax.apply(x, axis=_axis("softmax", x, axis))
+    return SoftmaxOp.apply(x, axis=_axis("softmax", x, axis))
 
 
 def log_softmax(x, axis=-1) -> Tensor:
     """log(softmax(x)) along ``axis`` in one stable step (no log of a rounded-off 0)."""
     x = _tensor(x, "log_softmax", "input")
     _floating(x, "log_softmax", "input")
-    return LogSoftmax.apply(x, axis=_axis("log_softmax", x, axis))
+    return LogSoftmaxOp.apply(x, axis=_axis("log_softmax", x, axis))
 
 
 # ----------------------------------------------------------------------------- losses
 
 def _target(op, target, scores, name):
-    """``target`` as an integer Tensor on ``scores``' device, checked against (N, C)."""
-    if not isinstance(target, Tensor):
-        target = Tensor(target, device=scores.device)
-    elif target.device != scores.device:
-        target = target.to(scores.device)
+    """``target`` as an integer Tensor on ``scores``' device, checked against (N, C).
+
+    Host targets are range-checked at once. Targets already on the GPU are checked there
+    without waiting for it, and an error surfaces at the next read of a device value (as
+    CUDA reports its device-side asserts): a training step never stalls for the check.
+    """
+    raw = target.data if isinstance(target, Tensor) else target
+    host = backend.to_host(raw) if backend.device_of(raw) == "cpu" else None
+    target = Tensor.wrap(onto(target, scores, f"{op}: target"))
     if target.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class indices, got {target.dtype} "
                         f"(convert it with .astype(np.int64))")
@@ -282,13 +293,18 @@ def _target(op, target, scores, name):
     if target.shape != (N,):
         raise ValueError(f"{op}: target has shape {target.shape} but {name} have batch size "
                          f"{N} ({name} shape {scores.shape}); expected target shape ({N},)")
-    if N:
-        lo, hi = (int(v) for v in backend.to_host(
-            backend.array_module(target.device).stack([target.data.min(), target.data.max()])))
-        bad = lo if lo < 0 else hi if hi >= C else None
-        if bad is not None:
-            raise ValueError(f"{op}: target value {bad} is out of range for {C} classes "
-                             f"(valid: 0 to {C - 1})")
+    if not N:
+        return target
+    if host is not None:
+        lo, hi = int(host.min()), int(host.max())
+        if lo < 0 or hi >= C:
+            raise ValueError(f"{op}: target value {lo if lo < 0 else hi} is out of range for "
+                             f"{C} classes (valid: 0 to {C - 1})")
+    else:
+        labels = target.data
+        backend.check_later(((labels < 0) | (labels >= C)).any(),
+                            f"{op}: a target value is out of range for {C} classes (valid: "
+                            f"0 to {C - 1})")
     return target
 
 
@@ -300,12 +316,14 @@ def cross_entropy(logits, target, reduction="mean") -> Tensor:
     logits : Tensor (N, C)
     target : Tensor or array (N,) of integer class indices in [0, C)
     reduction : "mean" (default), "sum" or "none" (one loss per sample)
+
+    The mean over an empty batch is NaN, with an empty gradient, as in PyTorch.
     """
     logits = _tensor(logits, "cross_entropy", "logits")
     _floating(logits, "cross_entropy", "logits")
     _check_reduction("cross_entropy", reduction)
     target = _target("cross_entropy", target, logits, "logits")
-    return CrossEntropy.apply(logits, target, reduction=reduction)
+    return CrossEntropyOp.apply(logits, target, reduction=reduction)
 
 
 def nll_loss(log_probs, target, reduction="mean") -> Tensor:
@@ -315,7 +333,7 @@ def nll_loss(log_probs, target, reduction="mean") -> Tensor:
     _floating(log_probs, "nll_loss", "log_probs")
     _check_reduction("nll_loss", reduction)
     target = _target("nll_loss", target, log_probs, "log_probs")
-    return NLLLoss.apply(log_probs, target, reduction=reduction)
+    return NLLLossOp.apply(log_probs, target, reduction=reduction)
 
 
 def mse_loss(x, y, reduction="mean") -> Tensor:
@@ -325,8 +343,8 @@ def mse_loss(x, y, reduction="mean") -> Tensor:
     _floating(x, "mse_loss", "input")
     _check_reduction("mse_loss", reduction)
     if not isinstance(y, Tensor):
-        y = Tensor(y, dtype=x.dtype, device=x.device)
+        y = Tensor(onto(y, x, "mse_loss: target"), dtype=x.dtype, device=x.device)
     if x.shape != y.shape:
         raise ValueError(f"mse_loss: input shape {x.shape} and target shape {y.shape} differ")
     _same_dtype("mse_loss", ("input", x), ("target", y))
-    return MSELoss.apply(x, y, reduction=reduction)
+    return MSELossOp.apply(x, y, reduction=reduction)

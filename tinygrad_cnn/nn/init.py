@@ -13,12 +13,14 @@ import math
 import numpy as np
 
 from .. import backend
+from ..checks import is_real
 
 
 def _fill(tensor, values):
     """Write host ``values`` into ``tensor`` in place, cast to its dtype and device."""
     values = np.asarray(values).astype(tensor.dtype, copy=False)
     tensor.data[...] = backend.move(values, tensor.device)
+    tensor.version += 1
     return tensor
 
 
@@ -45,7 +47,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
         slope = 0.01 if param is None else param
-        if isinstance(slope, bool) or not isinstance(slope, (int, float)):
+        if not is_real(slope):
             raise ValueError(f"leaky_relu slope must be a number, got {slope!r}")
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":

@@ -4,16 +4,15 @@ A ``Module`` registers its parameters, buffers and submodules when they are assi
 attributes, so ``named_parameters()``, ``state_dict()``, ``to()`` and ``train()`` can walk
 the tree without the user listing anything.
 
-Module scopes for graph drawings
---------------------------------
-``Module.__call__`` runs ``forward`` inside
-``autograd.module_scope(module._scope_name, type(module).__name__)``, so every node records
-the path of modules that created it, e.g. ``(("", "LeNet5"), ("conv1", "Conv2d"))``. The
-scope name is the attribute name under the parent (``"conv1"``, or ``"0"`` inside a
-``Sequential``); a module that was never assigned to a parent has the name ``""``. Joining
-the non-empty names of a path with ``"."`` gives the key of that module in the root's
-``named_modules()`` (and the prefix of its parameters in ``named_parameters()``). A module
-assigned to several parents keeps the name of its first registration.
+Which module is running
+-----------------------
+``Module.__call__`` keeps the path of modules whose ``forward`` is running, e.g.
+``(("", "LeNet5"), ("conv1", "Conv2d"))``, readable with :func:`current_path` (graph
+drawings use it to group ops by layer). A name is the attribute name under the parent
+(``"conv1"``, or ``"0"`` inside a ``Sequential``); a module that was never assigned to a
+parent has the name ``""``. Joining the non-empty names of a path with ``"."`` gives the key
+of that module in the root's ``named_modules()`` (and the prefix of its parameters in
+``named_parameters()``). A module assigned to several parents keeps its first name.
 """
 
 from __future__ import annotations
@@ -22,10 +21,54 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .. import autograd, backend
+from .. import backend, display
 from ..tensor import Tensor
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+_running: list = []  # (name, class name) of every module whose forward is running
+
+
+def current_path() -> tuple:
+    """The modules whose ``forward`` is running, outermost first, as (name, class) pairs."""
+    return tuple(_running)
+
+
+class running:
+    """Inside, :func:`current_path` ends with ``(name, kind)``: what ``Module.__call__``
+    does around ``forward``, usable on its own to label code that is not a module."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, name: str, kind: str):
+        self.entry = (name, kind)
+
+    def __enter__(self):
+        _running.append(self.entry)
+
+    def __exit__(self, *exc):
+        _running.pop()
+        return False
+
+
+class RemovableHandle:
+    """Returned by ``register_forward_hook``; ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: OrderedDict):
+        self.hooks, self.id = hooks, RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
 
 
 class Parameter(Tensor):
@@ -50,7 +93,8 @@ class Parameter(Tensor):
         self.data = source.data
         self.device = source.device
         self.grad = None
-        self._ctx = None
+        self.grad_fn = None
+        self.version = 0
         self.requires_grad = False
         self.requires_grad_(requires_grad)
 
@@ -70,6 +114,7 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_scope_name", "")
         object.__setattr__(self, "training", True)
 
@@ -150,8 +195,24 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        with autograd.module_scope(self._scope_name, type(self).__name__):
-            return self.forward(*args, **kwargs)
+        with running(self._scope_name, type(self).__name__):
+            output = self.forward(*args, **kwargs)
+            for hook in list(self._forward_hooks.values()):
+                result = hook(self, args, output)
+                if result is not None:
+                    output = result
+            return output
+
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(module, inputs, output)`` after every ``forward`` (``inputs`` is the
+        tuple of positional arguments); a return value other than None replaces the
+        output, as in PyTorch. Returns a handle whose ``remove()`` unregisters it."""
+        if not callable(hook):
+            raise TypeError(f"register_forward_hook: hook must be callable, got "
+                            f"{type(hook).__name__}")
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
 
     # ------------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "", remove_duplicate: bool = True):
@@ -187,34 +248,35 @@ class Module:
         for _, child in self.named_children():
             yield child
 
-    def named_parameters(self, prefix: str = "", remove_duplicate: bool = True):
-        """Yield ``(dotted_name, parameter)``: a module's own parameters in registration
-        order, then its children's, depth first (PyTorch's order). A parameter reachable
-        under several names is listed once, under the first, unless ``remove_duplicate``
-        is False."""
+    def _named_members(self, registry: str, prefix="", recurse=True, remove_duplicate=True):
+        """``(dotted_name, tensor)`` from each module's ``registry`` (``"_parameters"`` or
+        ``"_buffers"``): its own first, in registration order, then its children's, depth
+        first (PyTorch's order); a tensor reachable twice is listed once, under its first
+        name, unless ``remove_duplicate`` is False."""
         seen = set()
-        for module_name, module in self.named_modules(prefix, remove_duplicate):
-            for key, param in module._parameters.items():
-                if param is None or (remove_duplicate and id(param) in seen):
+        modules = self.named_modules(prefix, remove_duplicate) if recurse else [(prefix, self)]
+        for module_name, module in modules:
+            for key, t in getattr(module, registry).items():
+                if t is None or (remove_duplicate and id(t) in seen):
                     continue
-                seen.add(id(param))
-                yield (f"{module_name}.{key}" if module_name else key), param
+                seen.add(id(t))
+                yield (f"{module_name}.{key}" if module_name else key), t
 
-    def parameters(self):
-        for _, param in self.named_parameters():
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True):
+        """Yield ``(dotted_name, parameter)``, e.g. ``("conv1.weight", ...)``."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True):
+        for _, param in self.named_parameters(recurse=recurse):
             yield param
 
-    def named_buffers(self, prefix: str = "", remove_duplicate: bool = True):
-        seen = set()
-        for module_name, module in self.named_modules(prefix, remove_duplicate):
-            for key, buf in module._buffers.items():
-                if buf is None or (remove_duplicate and id(buf) in seen):
-                    continue
-                seen.add(id(buf))
-                yield (f"{module_name}.{key}" if module_name else key), buf
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True):
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
-    def buffers(self):
-        for _, buf in self.named_buffers():
+    def buffers(self, recurse: bool = True):
+        for _, buf in self.named_buffers(recurse=recurse):
             yield buf
 
     def _named_state(self, remove_duplicate: bool = True):
@@ -285,6 +347,7 @@ class Module:
             # in-place copy with a cast: the model never aliases the caller's arrays
             target.data[...] = backend.move(host.astype(target.dtype, copy=False),
                                             target.device)
+            target.version += 1
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ modes and devices
@@ -305,37 +368,39 @@ class Module:
             else:
                 p.grad.data[...] = 0
 
+    def _apply(self, fn) -> Module:
+        """Replace the array of every parameter, buffer and gradient by ``fn(array)``, in
+        place (the Tensor objects stay, so optimizers keep pointing at them)."""
+        for _, t in self._named_state():
+            for holder in (t, t.grad):
+                if holder is None:
+                    continue
+                new = fn(holder.data)
+                if new is not holder.data:
+                    holder.data, holder.device = new, backend.device_of(new)
+                    holder.version += 1
+        return self
+
     def to(self, device) -> Module:
         """Move parameters, their gradients and buffers to ``device`` in place."""
         device = backend.parse_device(device)
-        for _, t in self._named_state():
-            if t.device != device:
-                t.data = backend.move(t.data, device)
-                t.device = device
-            if t.grad is not None and t.grad.device != device:
-                t.grad = Tensor._from_array(backend.move(t.grad.data, device), None)
-        return self
-
-    def _cast(self, dtype) -> Module:
-        for _, t in self._named_state():
-            if t.dtype.kind == "f" and t.dtype != dtype:
-                t.data = t.data.astype(dtype)
-                if t.grad is not None:
-                    t.grad = Tensor._from_array(t.grad.data.astype(dtype), None)
-        return self
+        return self._apply(lambda array: backend.move(array, device))
 
     def double(self) -> Module:
         """Convert floating parameters and buffers to float64 in place (for gradchecks)."""
-        return self._cast(np.float64)
+        return self._apply(lambda array: _as_float(array, np.float64))
 
     def float(self) -> Module:
         """Convert floating parameters and buffers to float32 in place."""
-        return self._cast(np.float32)
+        return self._apply(lambda array: _as_float(array, np.float32))
 
     # ------------------------------------------------------------------ printing
     def extra_repr(self) -> str:
         """The text inside this module's parentheses in ``repr`` (layer settings)."""
         return ""
+
+    def _repr_html_(self) -> str:  # Jupyter
+        return display.module_html(self)
 
     def __repr__(self) -> str:
         head = f"{type(self).__name__}({self.extra_repr()}"
@@ -348,6 +413,10 @@ class Module:
         extra = self.extra_repr()
         body = ([f"  {extra}"] if extra else []) + lines
         return f"{type(self).__name__}(\n" + "\n".join(body) + "\n)"
+
+
+def _as_float(array, dtype):
+    return array.astype(dtype) if array.dtype.kind == "f" and array.dtype != dtype else array
 
 
 class Sequential(Module):

@@ -1,0 +1,133 @@
+"""Max pooling, computed separably: first along the width, then along the height.
+
+What it computes is spelled out with Tensor primitives in :func:`.reference.max_pool2d`.
+A ``KH x KW`` window maximum is a ``KW``-wide maximum of every row followed by a
+``KH``-high maximum of those results, so a pass costs ``KW + KH`` whole-array operations
+on strided slices (long inner loops) instead of ``KH * KW``. For the common non-overlapping
+case (kernel == stride) the slices are exactly the axes of the ``(N, C, OH, KH, OW, KW)``
+reshape of the input; no copy of the input is made at all unless padding is needed.
+(Reducing that 6-D reshape with ``max(axis=(3, 5))`` is an order of magnitude slower in
+NumPy, because its inner loops are ``KW`` elements long.)
+
+Each pass keeps the index of the first maximum (a strict ``>`` comparison never replaces an
+earlier equal value), so the window gradient goes to the first maximum in row-major order,
+as in PyTorch: the first row whose maximum is the window maximum, and the first column of
+that row holding it. (Average pooling needs no op of its own: it is a convolution with a
+constant kernel, see :func:`tinygrad_cnn.nn.functional.avg_pool2d`.)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..autograd import Function
+from ..backend import xp_of
+from . import workspace as ws
+
+
+class PoolGeometry(NamedTuple):
+    """Window ``KH x KW``, stride, padding; output ``OH x OW``; the padded input
+    ``Hp x Wp`` of which only the first ``rows`` rows belong to some window."""
+
+    KH: int
+    KW: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    OH: int
+    OW: int
+    rows: int
+    Hp: int
+    Wp: int
+
+
+def _offset_slices(size_out: int, kernel: int, stride: int):
+    """For each offset ``k`` inside a window, the slice picking it in every window."""
+    return [slice(k, k + stride * (size_out - 1) + 1, stride) for k in range(kernel)]
+
+
+def _pad(xp, x, ph, pw, value):
+    """``x`` itself when there is no padding, else a padded copy filled with ``value``."""
+    if not ph and not pw:
+        return x
+    N, C, H, W = x.shape
+    buf = ws.empty(xp, (N, C, H + 2 * ph, W + 2 * pw), x.dtype)
+    buf.fill(value)
+    buf[:, :, ph:ph + H, pw:pw + W] = x
+    return buf
+
+
+def _first_max(xp, views):
+    """Elementwise maximum over ``views`` and the index (uint8) of the first view holding it."""
+    if len(views) == 1:
+        return views[0].copy(), xp.zeros(views[0].shape, dtype=xp.uint8)
+    better = views[1] > views[0]  # strict: a tie keeps the earlier index
+    out = xp.maximum(views[0], views[1], out=ws.empty(xp, views[0].shape, views[0].dtype))
+    if len(views) == 2:
+        return out, better.view(xp.uint8)
+    idx = better.astype(xp.uint8)
+    for k, v in enumerate(views[2:], start=2):
+        better = xp.greater(v, out, out=better)
+        xp.maximum(out, v, out=out)
+        # k exceeds every earlier index, so max(idx, better * k) is "k where better"
+        xp.maximum(idx, better.view(xp.uint8) * xp.uint8(k), out=idx)
+    return out, idx
+
+
+def _scatter(xp, g, target, slices, axis, index, overlap):
+    """Send ``g`` to the slice ``slices[k]`` (along ``axis``) of ``target`` where
+    ``index == k``, for every window offset ``k``.
+
+    Without overlap each target element gets at most one contribution, so it is written in
+    place (``out=``) instead of accumulated; ``target`` must then start at zero wherever no
+    window reaches.
+    """
+    views = [target[(slice(None),) * axis + (sl,)] for sl in slices]
+    if overlap:
+        for k, v in enumerate(views):
+            xp.add(v, g * (index == k), out=v)
+    elif len(views) == 2:  # index is 0 or 1: one product, one difference
+        xp.multiply(g, index, out=views[1])
+        xp.subtract(g, views[1], out=views[0])
+    else:
+        for k, v in enumerate(views):
+            xp.multiply(g, index == k, out=v)
+
+
+class MaxPool2dOp(Function):
+    """z[n, c, oh, ow] = max of the window; the gradient goes to its first maximum
+    (row-major), as in PyTorch. Padding is filled with -inf, so it is never chosen."""
+
+    def forward(ctx, x, kernel_size, stride, padding):
+        xp = xp_of(x)
+        (KH, KW), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        xpad = _pad(xp, x, ph, pw, -xp.inf)
+        Hp, Wp = xpad.shape[2:]
+        OH, OW = (Hp - KH) // sh + 1, (Wp - KW) // sw + 1
+        rows = sh * (OH - 1) + KH  # rows below this belong to no window
+        xpad = xpad[:, :, :rows]
+        colmax, colidx = _first_max(xp, [xpad[..., s] for s in _offset_slices(OW, KW, sw)])
+        out, rowidx = _first_max(xp, [colmax[:, :, s] for s in _offset_slices(OH, KH, sh)])
+        ctx.geometry = PoolGeometry(KH, KW, sh, sw, ph, pw, OH, OW, rows, Hp, Wp)
+        ctx.save_for_backward(colidx, rowidx)
+        return out
+
+    def backward(ctx, g):
+        """Undo the two passes: rows (through ``rowidx``), then columns (``colidx``)."""
+        colidx, rowidx = ctx.saved
+        xp, geo = xp_of(g), ctx.geometry
+        N, C = g.shape[:2]
+        # rows: (N, C, OH, OW) -> (N, C, rows, OW); with stride == kernel every row is written
+        gcol = (ws.empty if geo.sh == geo.KH else ws.zeros)(xp, (N, C, geo.rows, geo.OW),
+                                                            g.dtype)
+        _scatter(xp, g, gcol, _offset_slices(geo.OH, geo.KH, geo.sh), 2, rowidx,
+                 overlap=geo.sh < geo.KH)
+        # columns: (N, C, rows, OW) -> (N, C, Hp, Wp)
+        covered = geo.sw == geo.KW and geo.sw * geo.OW == geo.Wp and geo.rows == geo.Hp
+        gin = (ws.empty if covered else ws.zeros)(xp, (N, C, geo.Hp, geo.Wp), g.dtype)
+        _scatter(xp, gcol, gin[:, :, :geo.rows], _offset_slices(geo.OW, geo.KW, geo.sw), 3,
+                 colidx, overlap=geo.sw < geo.KW)
+        if geo.ph or geo.pw:
+            gin = xp.ascontiguousarray(gin[:, :, geo.ph:geo.Hp - geo.ph, geo.pw:geo.Wp - geo.pw])
+        return gin
