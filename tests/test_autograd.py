@@ -242,3 +242,127 @@ def test_mixed_devices_raise_naming_both():
     b.device = "cuda"  # simulated: the check compares the tensors' device tags
     with pytest.raises(RuntimeError, match="cpu and cuda"):
         _ = a + b
+
+
+# ----------------------------------------------------------------------------- hooks
+
+def test_record_and_backward_hooks_see_each_node_once_and_can_be_removed():
+    from tinygrad_cnn import autograd
+
+    recorded, visited = [], []
+    h1 = autograd.on_record(lambda node, out, params: recorded.append((node.name, out.shape,
+                                                                        params)))
+    h2 = autograd.on_backward(lambda node, g: visited.append((node.name, g.shape)))
+    try:
+        x = f64([[1.0, 2.0, 3.0]])
+        loss = (x * 2).sum(axis=1).sum()
+        loss.backward()
+    finally:
+        h1.remove()
+        h2.remove()
+    assert recorded == [("Mul", (1, 3), {}), ("Sum", (1,), {"axis": 1, "keepdims": False}),
+                        ("Sum", (), {"axis": None, "keepdims": False})]
+    assert visited == [("Sum", ()), ("Sum", (1,)), ("Mul", (1, 3))]
+    (x * 3).sum().backward()  # removed: nothing more is noted
+    assert len(recorded) == 3 and len(visited) == 3
+
+
+def test_a_node_holds_only_what_backward_needs():
+    node = (f64([1.0]) * 2).grad_fn
+    assert set(Function.__slots__) - {"__dict__", "__weakref__"} == {
+        "parents", "needs_input_grad", "input_meta", "input_versions", "saved", "freed"}
+    assert node.__dict__ == {}  # Mul stores no settings
+
+
+# ----------------------------------------------------------------------------- versions
+
+def test_backward_refuses_inputs_changed_in_place_after_forward():
+    from tinygrad_cnn import nn, optim
+
+    layer = nn.Linear(3, 2)
+    opt = optim.SGD(layer.parameters(), lr=0.1)
+    x = Tensor(np.ones((4, 3)))
+    first = layer(x).sum()
+    first.backward()
+    opt.step()  # changes the weights that the next graph must not have used already
+    stale = layer(x).sum()
+    opt.step()
+    with pytest.raises(RuntimeError, match=r"modified in place \(e\.g\. by optimizer\.step"):
+        stale.backward()
+    layer(x).sum().backward()  # a graph built after the step is fine
+
+
+def test_in_place_writes_by_init_and_load_state_dict_count_as_versions():
+    from tinygrad_cnn import nn
+    from tinygrad_cnn.nn import init
+
+    layer = nn.Linear(2, 2)
+    before = layer.weight.version
+    init.zeros_(layer.weight)
+    layer.load_state_dict(layer.state_dict())
+    assert layer.weight.version == before + 2
+
+
+# ----------------------------------------------------------------------------- layering
+
+def _imports(path):
+    import ast
+
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = (node.module or "").split(".")[0]
+            names |= {base} if base else {alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+    return names
+
+
+def test_imports_flow_one_way():
+    """backend -> autograd -> ops -> tensor -> nn -> models -> train/cli, with viz,
+    provenance and inspect beside nn: no module imports one above it."""
+    import pathlib
+
+    import tinygrad_cnn
+
+    root = pathlib.Path(tinygrad_cnn.__file__).parent
+    allowed = {
+        "checks.py": set(), "backend.py": set(), "autograd.py": set(),
+        "display.py": {"backend"}, "ops.py": {"backend", "autograd"},
+        "tensor.py": {"autograd", "backend", "display", "ops"},
+    }
+    for name, ok in allowed.items():
+        ours = _imports(root / name) & {p.stem for p in root.glob("*.py")} | (
+            _imports(root / name) & {"nn", "data"})
+        assert ours <= ok, f"{name} imports {sorted(ours - ok)}"
+    for path in (root / "nn").glob("*.py"):
+        text = path.read_text()
+        for higher in ("models", "train", "cli", "viz", "provenance", "inspect", "data"):
+            assert f"from ..{higher}" not in text and f"from .. import {higher}" not in text, \
+                f"nn/{path.name} imports {higher}"
+
+
+def test_autograd_knows_nothing_of_modules_drawings_or_statistics():
+    import pathlib
+
+    import tinygrad_cnn
+
+    import ast
+
+    path = pathlib.Path(tinygrad_cnn.__file__).parent / "autograd.py"
+    assert _imports(path) == {"functools"}
+    names = {n.id for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Name)}
+    names |= {n.attr for n in ast.walk(ast.parse(path.read_text()))
+              if isinstance(n, ast.Attribute)}
+    for word in ("module", "scope", "stat", "viz", "draw", "Tensor", "_ctx"):
+        assert not [n for n in names if word in n], word
+
+
+def test_no_module_defines_its_own_array_module_lookup():
+    import pathlib
+
+    import tinygrad_cnn
+
+    for path in pathlib.Path(tinygrad_cnn.__file__).parent.rglob("*.py"):
+        assert "def _xp(" not in path.read_text(), path

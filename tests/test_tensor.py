@@ -138,3 +138,55 @@ def test_astype_is_differentiable_and_gradient_keeps_the_leaf_dtype():
     assert x.grad.dtype == np.float32
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
     assert x.float() is not x and x.float().dtype == np.float32
+
+
+def test_large_tensors_print_their_corners_only():
+    x = Tensor(np.arange(2 * 10 * 10, dtype=np.float32).reshape(2, 10, 10))
+    text = repr(x)
+    assert text.startswith("tensor([[[  0.,   1.,   2., ...,   7.,   8.,   9.],\n")
+    assert "..." in text and "199." in text and "shape=(2, 10, 10)" in text
+    assert "45." not in text  # an entry away from every edge is not shown
+    # small tensors print in full, as NumPy prints them
+    assert repr(Tensor(np.eye(2))) == "tensor([[1., 0.],\n        [0., 1.]])"
+
+
+def test_jupyter_html_summarises_tensor_and_module():
+    from tinygrad_cnn.models import LeNet5
+
+    x = Tensor(np.zeros((64, 1, 28, 28)), requires_grad=True)
+    page = x._repr_html_()
+    assert "(64, 1, 28, 28)" in page and "float32" in page and "<table>" in page
+    assert page.count("...") >= 2  # summarised, not 50,176 numbers
+    table = LeNet5()._repr_html_()
+    assert "conv1" in table and "Conv2d(1, 6" in table and "61,706" in table
+
+
+@pytest.mark.parametrize("index, message", [
+    (np.array([0, 3]), r"index 3 is out of bounds for axis 0 with size 3"),
+    (np.array([-4]), r"index -4 is out of bounds for axis 0 with size 3"),
+    ((slice(None), np.array([4])), r"index 4 is out of bounds for axis 1 with size 4"),
+    ((Ellipsis, 5), r"index 5 is out of bounds for axis 1 with size 4"),
+    (7, r"index 7 is out of bounds for axis 0 with size 3"),
+])
+def test_out_of_range_indices_raise_before_indexing(index, message):
+    x = Tensor(np.zeros((3, 4)), requires_grad=True)
+    with pytest.raises(IndexError, match=message):
+        x[index]
+
+
+def test_empty_integer_index_gives_empty_result_and_zero_gradient():
+    x = Tensor(np.ones((3, 4)), requires_grad=True)
+    y = x[np.array([], dtype=np.int64)]
+    assert y.shape == (0, 4)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((3, 4)))
+
+
+def test_where_arrays_live():
+    from tinygrad_cnn.tensor import onto, place
+
+    assert place([1.0]) == tg.default_device() == place(np.zeros(2))
+    assert place(np.zeros(2), device="cpu") == "cpu"
+    t = Tensor([1.0])
+    assert place(t) == t.device
+    assert onto(np.zeros(2), t, "grad").shape == (2,)

@@ -32,7 +32,10 @@ def _edges(array):
 
 def _element_strings(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f":
-        strings = [np.format_float_positional(v, precision=4, trim=".") for v in values.flat]
+        whole = bool(np.all(np.isfinite(values) & (values == np.round(values))))
+        strings = [np.format_float_positional(v, precision=4, unique=whole,
+                                              trim="." if whole else "k")
+                   for v in values.flat]  # like NumPy: "1." for whole numbers, else 4 digits
     else:
         strings = [str(v) for v in values.flat]
     width = max((len(s) for s in strings), default=0)

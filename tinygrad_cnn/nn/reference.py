@@ -4,8 +4,8 @@ The fast ops (:mod:`.conv`, :mod:`.pool`, :mod:`.linear`, :mod:`.losses`) are bu
 speed and numerical stability; here is each one again as a few lines of ``pad``, indexing,
 ``reshape``, ``@``, ``max``, ``exp`` and ``log``, whose gradients autograd derives by
 itself. Read these to learn what a layer does; the tests check every fast op against its
-reference twin, value and gradient. They are slow (every window is a copy, every step a
-graph node) and the softmax here can overflow where the fused one cannot.
+reference twin, value and gradient. They are slow: every window is a copy, every step a
+graph node with its own temporaries.
 """
 
 from __future__ import annotations
