@@ -424,3 +424,51 @@ def test_manual_seed_makes_init_reproducible():
         np.testing.assert_array_equal(a[k], b[k])
     c = LeNet5().state_dict()
     assert not np.array_equal(a["conv1.weight"], c["conv1.weight"])
+
+
+# ----------------------------------------------------------------------------- hooks, _apply
+
+def test_forward_hooks_run_in_order_can_replace_the_output_and_be_removed():
+    layer = nn.Linear(3, 2)
+    seen = []
+    h1 = layer.register_forward_hook(lambda m, inputs, out: seen.append((m, inputs, out.shape)))
+    h2 = layer.register_forward_hook(lambda m, inputs, out: out * 0)
+    x = Tensor(np.ones((4, 3)))
+    out = layer(x)
+    assert seen[0][0] is layer and seen[0][1] == (x,) and seen[0][2] == (4, 2)
+    np.testing.assert_array_equal(out.numpy(), 0)
+    h2.remove()
+    h2.remove()  # removing twice is harmless
+    assert np.abs(layer(x).numpy()).sum() > 0 and len(seen) == 2
+    with h1:
+        pass  # a handle is also a context manager that removes its hook
+    layer(x)
+    assert len(seen) == 2
+    with pytest.raises(TypeError, match="hook must be callable"):
+        layer.register_forward_hook("not a function")
+
+
+def test_apply_replaces_arrays_in_place_and_recurse_false_lists_own_members():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    weight = model[0].weight
+    model(Tensor(np.ones((1, 2)))).sum().backward()
+    model.double()
+    assert model[0].weight is weight and weight.dtype == np.float64
+    assert weight.grad.dtype == np.float64  # gradients follow
+    assert [n for n, _ in model.named_parameters(recurse=False)] == []
+    assert [n for n, _ in model[0].named_parameters(recurse=False)] == ["weight", "bias"]
+
+
+def test_lenet_runs_on_an_empty_batch_like_pytorch():
+    model = LeNet5()
+    x = Tensor(np.zeros((0, 1, 28, 28)), requires_grad=True)
+    out = model(x)
+    assert out.shape == (0, 10)
+    from tinygrad_cnn.nn import functional as F
+
+    loss = F.cross_entropy(out, np.zeros(0, dtype=np.int64))
+    assert np.isnan(loss.item())  # the mean of no losses, as torch gives
+    loss.backward()
+    assert x.grad.shape == (0, 1, 28, 28) and model.conv1.weight.grad is not None
+    np.testing.assert_array_equal(model.conv1.weight.grad.numpy(), 0)
+    assert F.cross_entropy(out, np.zeros(0, dtype=np.int64), reduction="sum").item() == 0

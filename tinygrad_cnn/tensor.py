@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 
@@ -396,7 +397,8 @@ class Tensor:
 
     def flatten(self, start_axis: int = 0):
         start = start_axis % max(self.ndim, 1)
-        return self.reshape(*self.shape[:start], -1)
+        # the size spelled out, not -1: reshape(0, -1) of an empty batch is ambiguous
+        return self.reshape(*self.shape[:start], math.prod(self.shape[start:]))
 
     def __getitem__(self, index):
         return ops.GetItem.apply(self, index=_index_arrays(index, self))
