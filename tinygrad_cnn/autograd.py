@@ -105,27 +105,32 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run forward on the inputs' arrays; return a Tensor, recording the node if needed.
 
-        ``inputs`` are Tensors on one device; keyword ``params`` are plain values.
+        ``inputs`` are Tensors on one device, the first one present; an optional input
+        (a missing bias) may be None and reaches ``forward`` as None. Keyword ``params``
+        are plain values.
         """
-        device = inputs[0].device
-        for t in inputs:
+        present = [t for t in inputs if t is not None]
+        device = present[0].device
+        for t in present:
             if t.device != device:
                 raise RuntimeError(f"{cls.name.lower()}: expected all tensors on one device, "
                                    f"got {device} and {t.device}")
         node = cls()
-        out = node.forward(*[t.data for t in inputs], **params)
-        if not _grad_enabled or not any(t.requires_grad for t in inputs):
-            return inputs[0].wrap(out)
-        node.parents = tuple((t.grad_fn or t) if t.requires_grad else None for t in inputs)
-        node.needs_input_grad = tuple(t.requires_grad for t in inputs)
-        node.input_meta = tuple((t.shape, t.dtype) for t in inputs)
-        node.input_versions = tuple(t.version for t in inputs)
+        out = node.forward(*[None if t is None else t.data for t in inputs], **params)
+        if not _grad_enabled or not any(t.requires_grad for t in present):
+            return present[0].wrap(out)
+        node.parents = tuple((t.grad_fn or t) if t is not None and t.requires_grad else None
+                             for t in inputs)
+        node.needs_input_grad = tuple(parent is not None for parent in node.parents)
+        node.input_meta = tuple((None, None) if t is None else (t.shape, t.dtype)
+                                for t in inputs)
+        node.input_versions = tuple(None if t is None else t.version for t in inputs)
         if not hasattr(node, "saved"):
             node.saved = ()
         node.freed = False
         for hook in _record_hooks:
             hook(node, out, params)
-        return inputs[0].wrap(out, node)
+        return present[0].wrap(out, node)
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract
         raise NotImplementedError

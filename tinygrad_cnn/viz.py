@@ -446,7 +446,7 @@ def make_dot(root, params=None, *, collapse=False, show_grads=False, show_attrs=
                     path = group[:-1] if group is not None and path else path
                     drawing.node(src, path, *_tensor_label(walk, parent, show_grads))
                 edge(src, dst, shape)
-            elif shape != ():  # an input that needs no gradient: only its meta is known
+            elif shape not in ((), None):  # an input needing no gradient (None: absent)
                 src, inputs = f"c{inputs}", inputs + 1
                 lines = [("input", False), (_shape_text(shape, dtype), True)]
                 drawing.node(src, (), _html(lines), "input", walk.wrong_dtype(dtype))

@@ -109,10 +109,11 @@ class Conv2dOp(Function):
     """z[n, m] = b[m] + sum_{c, i, j} w[m, c, i, j] x[n, c, s*oh + d*i - p, s*ow + d*j - p].
 
     Gradients: dL/dw = g @ cols.T, dL/db = sum of g over (N, OH, OW), dL/dx = col2im of
-    w.T @ g. Arguments are validated by :func:`tinygrad_cnn.nn.functional.conv2d`.
+    w.T @ g. The bias ``b`` may be None. Arguments are validated by
+    :func:`tinygrad_cnn.nn.functional.conv2d`.
     """
 
-    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    def forward(ctx, x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
         xp = xp_of(x)
         geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
         N, C, H, W, M, Cg, KH, KW = geo[:8]
@@ -146,7 +147,7 @@ class Conv2dOp(Function):
         gT[:, :, :, :OW] = g.transpose(1, 2, 0, 3)
         gT[:, :, :, OW:] = 0
         gT = gT.reshape(G, M // G, geo.L)
-        need_x, need_w, need_b = (ctx.needs_input_grad + (False,))[:3]
+        need_x, need_w, need_b = ctx.needs_input_grad
         gx = gw = gb = None
         if need_w:
             gw = xp.matmul(gT, cols.transpose(0, 2, 1)).reshape(w.shape)
@@ -158,7 +159,7 @@ class Conv2dOp(Function):
             dcols = ws.empty(xp, (G, geo.Cg * geo.KH * geo.KW, geo.L), g.dtype)
             xp.matmul(w.reshape(G, M // G, -1).transpose(0, 2, 1), gT, out=dcols)
             gx = _col2im(xp, dcols.reshape(geo.C, geo.KH, geo.KW, OH, geo.N, CW), geo)
-        return (gx, gw, gb)[:len(ctx.needs_input_grad)]
+        return gx, gw, gb
 
 
 def _input_grad_rows(xp, gbuf, w, geo: ConvGeometry):

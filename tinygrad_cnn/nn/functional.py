@@ -144,8 +144,7 @@ def _conv(op, x, w, b, stride, padding, dilation, groups, spatial):
         N, L = x.shape[0], x.shape[2]
         x, w = x.reshape(N, C, 1, L), w.reshape(M, Cg, 1, kernel[0])
         stride, padding, dilation = (1,) + stride, (0,) + padding, (1,) + dilation
-    tensors = (x, w) if b is None else (x, w, b)
-    out = Conv2dOp.apply(*tensors, stride=stride, padding=padding, dilation=dilation,
+    out = Conv2dOp.apply(x, w, b, stride=stride, padding=padding, dilation=dilation,
                          groups=groups)
     return out if spatial == 2 else out.reshape(out.shape[0], M, out.shape[-1])
 
@@ -175,7 +174,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
     xp = backend.array_module(x.device)
     mean_kernel = Tensor.wrap(xp.full((1, 1) + kernel, 1.0 / (kernel[0] * kernel[1]),
                                       dtype=x.dtype))
-    out = Conv2dOp.apply(x.reshape(N * C, 1, H, W), mean_kernel, stride=stride,
+    out = Conv2dOp.apply(x.reshape(N * C, 1, H, W), mean_kernel, None, stride=stride,
                          padding=padding, dilation=(1, 1), groups=1)
     return out.reshape(N, C, *out.shape[2:])
 
@@ -214,7 +213,7 @@ def linear(x, w, b=None) -> Tensor:
             raise ValueError(f"linear: bias has shape {b.shape} but weight has {w.shape[0]} "
                              f"outputs (weight shape {w.shape})")
     _same_dtype("linear", ("input", x), ("weight", w), ("bias", b))
-    return LinearOp.apply(x, w) if b is None else LinearOp.apply(x, w, b)
+    return LinearOp.apply(x, w, b)
 
 
 def dropout(x, p=0.5, training=True) -> Tensor:
