@@ -67,6 +67,11 @@ def _tf():
 CASES = [
     OpCase("relu", F.relu, lambda x: np.maximum(x, 0), (away_from_zero(3, 4),),
            torch_op=lambda x: _tf().relu(x)),
+    OpCase("leaky_relu", F.leaky_relu, lambda x: np.where(x > 0, x, 0.01 * x),
+           (away_from_zero(3, 4),), torch_op=lambda x: _tf().leaky_relu(x)),
+    OpCase("leaky_relu_slope", F.leaky_relu, lambda x, negative_slope: np.where(
+        x > 0, x, negative_slope * x), (away_from_zero(2, 5),), kwargs=dict(negative_slope=0.2),
+        torch_op=lambda x, negative_slope: _tf().leaky_relu(x, negative_slope)),
     OpCase("sigmoid", F.sigmoid, lambda x: 1 / (1 + np.exp(-x)), (randn(3, 4) * 4,),
            torch_op=lambda x: _tf().sigmoid(x)),
     OpCase("tanh", F.tanh, np.tanh, (randn(2, 5),), torch_op=lambda x: _tf().tanh(x)),
@@ -296,7 +301,15 @@ def T(*shape, dtype=np.float32):
     (lambda: F.dropout(T(2, 3), p=1.5), ValueError,
      r"dropout: p must be a probability in \[0, 1\], got 1.5"),
     (lambda: F.relu(np.zeros(3)), TypeError, r"relu: input must be a Tensor, got ndarray"),
+    (lambda: F.leaky_relu(T(2), negative_slope="0.1"), ValueError,
+     r"leaky_relu: negative_slope must be a number, got '0.1'"),
 ])
 def test_bad_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_leaky_relu_gradient_at_zero_is_the_slope_as_in_pytorch():
+    x = Tensor([-2.0, 0.0, 3.0], requires_grad=True)
+    F.leaky_relu(x, 0.1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.1, 0.1, 1.0])

@@ -314,6 +314,7 @@ def test_layer_shapes_and_weight_layouts():
     assert nn.AvgPool2d(3, stride=1, padding=1)(x).shape == (2, 3, 9, 10)
     assert nn.Flatten()(x).shape == (2, 270)
     for act, ref in [(nn.ReLU(), lambda v: np.maximum(v, 0)), (nn.Tanh(), np.tanh),
+                     (nn.LeakyReLU(0.1), lambda v: np.where(v > 0, v, 0.1 * v)),
                      (nn.Sigmoid(), lambda v: 1 / (1 + np.exp(-v)))]:
         np.testing.assert_allclose(act(x).numpy(), ref(x.numpy()), rtol=1e-5, atol=1e-6)
 
@@ -346,6 +347,7 @@ def test_linear_and_conv_compute_the_textbook_formula():
     (lambda: nn.Dropout(1.5), r"p must be a probability in \[0, 1\]"),
     (lambda: nn.Dropout(-0.1), "probability"),
     (lambda: nn.Flatten(1.5), "start_axis"),
+    (lambda: nn.LeakyReLU("0.1"), "negative_slope must be a number"),
 ])
 def test_layer_arguments_are_validated(make, message):
     with pytest.raises(ValueError, match=message):

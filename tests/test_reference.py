@@ -68,6 +68,12 @@ def test_linear_equals_its_reference(x_shape):
     same_values_and_gradients(F.linear, R.linear, (x, w))
 
 
+def test_leaky_relu_equals_its_reference():
+    x = normal((4, 6), 8)
+    same_values_and_gradients(lambda t: F.leaky_relu(t, 0.2),
+                              lambda t: R.leaky_relu(t, 0.2), (x,))
+
+
 def test_softmax_family_and_losses_equal_their_references():
     logits, target = normal((6, 5), 4) * 3, np.array([0, 4, 2, 2, 1, 3])
     same_values_and_gradients(lambda t: F.log_softmax(t, axis=1),

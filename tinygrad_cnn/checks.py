@@ -17,6 +17,13 @@ def is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def real_number(value, what: str, where: str = "") -> float:
+    if not is_real(value):
+        raise ValueError(f"{where + ': ' if where else ''}{what} must be a number, "
+                         f"got {value!r}")
+    return float(value)
+
+
 def positive_int(value, what: str, where: str) -> int:
     if not is_int(value) or value <= 0:
         raise ValueError(f"{where}: {what} must be a positive integer, got {value!r}")

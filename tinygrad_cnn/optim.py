@@ -22,19 +22,13 @@ import numbers
 import numpy as np
 
 from . import backend
-from .checks import is_real
+from .checks import real_number
 from .tensor import Tensor
 
 
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
-
-
-def _number(value, name: str) -> float:
-    if not is_real(value):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
 
 
 class Optimizer:
@@ -92,9 +86,9 @@ class Optimizer:
         self.param_groups.append(full)
 
     def _validate(self, group: dict) -> None:
-        lr = _number(group["lr"], "lr")
+        lr = real_number(group["lr"], "lr")
         _check(lr >= 0.0, f"invalid learning rate {lr}: must be >= 0")
-        wd = _number(group["weight_decay"], "weight_decay")
+        wd = real_number(group["weight_decay"], "weight_decay")
         _check(wd >= 0.0, f"invalid weight_decay {wd}: must be >= 0")
 
     def _params(self):
@@ -263,9 +257,9 @@ class SGD(Optimizer):
 
     def _validate(self, group: dict) -> None:
         super()._validate(group)
-        momentum = _number(group["momentum"], "momentum")
+        momentum = real_number(group["momentum"], "momentum")
         _check(momentum >= 0.0, f"invalid momentum {momentum}: must be >= 0")
-        _number(group["dampening"], "dampening")
+        real_number(group["dampening"], "dampening")
         if group["nesterov"]:
             _check(momentum > 0 and group["dampening"] == 0,
                    "nesterov momentum needs momentum > 0 and dampening = 0")
@@ -291,12 +285,12 @@ class Adam(Optimizer):
 
     def _validate(self, group: dict) -> None:
         super()._validate(group)
-        eps = _number(group["eps"], "eps")
+        eps = real_number(group["eps"], "eps")
         _check(eps >= 0.0, f"invalid eps {eps}: must be >= 0")
         betas = group["betas"]
         _check(len(betas) == 2, f"betas must be a pair, got {betas!r}")
         for i, beta in enumerate(betas):
-            beta = _number(beta, f"betas[{i}]")
+            beta = real_number(beta, f"betas[{i}]")
             _check(0.0 <= beta < 1.0, f"invalid betas[{i}] {beta}: must be in [0, 1)")
 
     def step(self) -> None:
@@ -322,7 +316,7 @@ class CosineAnnealingLR:
         _check(int(T_max) == T_max and T_max > 0, f"T_max must be a positive integer, got {T_max}")
         self.optimizer = optimizer
         self.T_max = int(T_max)
-        self.eta_min = _number(eta_min, "eta_min")
+        self.eta_min = real_number(eta_min, "eta_min")
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]

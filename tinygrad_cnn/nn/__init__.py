@@ -3,7 +3,7 @@
 ``module.py`` holds the module machinery (registration, state dicts, hooks) and the
 containers; ``layers.py`` the layers; ``functional.py`` the stateless operations the layers
 call, which check arguments and apply the fused ops of ``conv.py``, ``pool.py``,
-``linear.py`` and ``losses.py``; ``reference.py`` the same ops written with Tensor
+``linear.py``, ``activation.py`` and ``losses.py``; ``reference.py`` the same ops written with Tensor
 primitives, to read and to test against; ``init.py`` the weight initialisers;
 ``workspace.py`` the recycled buffers of the fast ops.
 """
@@ -14,6 +14,7 @@ from .layers import (
     Conv2d,
     Dropout,
     Flatten,
+    LeakyReLU,
     Linear,
     MaxPool2d,
     ReLU,
@@ -23,6 +24,7 @@ from .layers import (
 from .module import Module, ModuleList, Parameter, Sequential
 
 __all__ = [
-    "AvgPool2d", "Conv2d", "Dropout", "Flatten", "Linear", "MaxPool2d", "Module", "ModuleList",
+    "AvgPool2d", "Conv2d", "Dropout", "Flatten", "LeakyReLU", "Linear", "MaxPool2d", "Module",
+    "ModuleList",
     "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "functional", "init", "reference",
 ]

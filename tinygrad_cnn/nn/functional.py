@@ -2,8 +2,8 @@
 
 This is the public boundary: each function checks its arguments in the user's terms
 (shapes, channel counts, the weight's shape) and then applies one fused op
-(:class:`~.conv.Conv2dOp`, :class:`~.pool.MaxPool2dOp`, :class:`~.linear.LinearOp`, the
-ops of :mod:`.losses`) or composes Tensor primitives (``avg_pool2d``, ``dropout``). The
+(:class:`~.conv.Conv2dOp`, :class:`~.pool.MaxPool2dOp`, :class:`~.linear.LinearOp`,
+:class:`~.activation.LeakyReLUOp`, the ops of :mod:`.losses`) or composes Tensor primitives (``avg_pool2d``, ``dropout``). The
 layers in :mod:`.layers` check their settings with the same functions when they are built.
 :mod:`.reference` computes the fused ops again from primitives, to show what they compute.
 """
@@ -11,15 +11,17 @@ layers in :mod:`.layers` check their settings with the same functions when they 
 from __future__ import annotations
 
 from .. import backend
-from ..checks import int_tuple, is_int, probability
+from ..checks import int_tuple, is_int, probability, real_number
 from ..tensor import Tensor, onto
+from .activation import LeakyReLUOp
 from .conv import Conv2dOp
 from .linear import LinearOp
 from .losses import CrossEntropyOp, LogSoftmaxOp, MSELossOp, NLLLossOp, SoftmaxOp
 from .pool import MaxPool2dOp
 
 __all__ = [
-    "avg_pool2d", "conv1d", "conv2d", "cross_entropy", "dropout", "linear", "log_softmax",
+    "avg_pool2d", "conv1d", "conv2d", "cross_entropy", "dropout", "leaky_relu", "linear",
+    "log_softmax",
     "max_pool2d", "mse_loss", "nll_loss", "relu", "sigmoid", "softmax", "tanh",
 ]
 
@@ -240,6 +242,15 @@ def dropout(x, p=0.5, training=True) -> Tensor:
 def relu(x) -> Tensor:
     """max(x, 0); its gradient at 0 is 0, as in PyTorch."""
     return _tensor(x, "relu", "input").relu()
+
+
+def leaky_relu(x, negative_slope=0.01) -> Tensor:
+    """``x`` where positive, else ``negative_slope * x``, as
+    ``torch.nn.functional.leaky_relu``: negative inputs keep a small gradient."""
+    x = _tensor(x, "leaky_relu", "input")
+    _floating(x, "leaky_relu", "input")
+    slope = real_number(negative_slope, "negative_slope", "leaky_relu")
+    return LeakyReLUOp.apply(x, negative_slope=slope)
 
 
 def sigmoid(x) -> Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..checks import int_tuple, is_int, positive_int, probability
+from ..checks import int_tuple, is_int, positive_int, probability, real_number
 from . import functional, init
 from .module import Module, Parameter
 
@@ -126,6 +126,20 @@ class ReLU(Module):
 
     def forward(self, x):
         return functional.relu(x)
+
+
+class LeakyReLU(Module):
+    """``x`` where positive, else ``negative_slope * x``."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = real_number(negative_slope, "negative_slope", "LeakyReLU")
+
+    def forward(self, x):
+        return functional.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
 
 
 class Sigmoid(Module):

@@ -75,6 +75,11 @@ def linear(x, w, b=None):
     return out if b is None else out + b
 
 
+def leaky_relu(x, negative_slope=0.01):
+    """``relu(x) - slope * relu(-x)``: the positive part, plus a sloped negative part."""
+    return x.relu() - negative_slope * (-x).relu()
+
+
 def log_softmax(x, axis=-1):
     """``x - log(sum(exp(x)))``. The maximum is subtracted first only to keep ``exp`` in
     range; it cancels out, so no gradient needs to flow through it."""
