@@ -344,11 +344,10 @@ def test_imports_flow_one_way():
 
 
 def test_autograd_knows_nothing_of_modules_drawings_or_statistics():
+    import ast
     import pathlib
 
     import tinygrad_cnn
-
-    import ast
 
     path = pathlib.Path(tinygrad_cnn.__file__).parent / "autograd.py"
     assert _imports(path) == {"functools"}

@@ -3,8 +3,9 @@
 This is the public boundary: each function checks its arguments in the user's terms
 (shapes, channel counts, the weight's shape) and then applies one fused op
 (:class:`~.conv.Conv2dOp`, :class:`~.pool.MaxPool2dOp`, :class:`~.linear.LinearOp`,
-:class:`~.activation.LeakyReLUOp`, the ops of :mod:`.losses`) or composes Tensor primitives (``avg_pool2d``, ``dropout``). The
-layers in :mod:`.layers` check their settings with the same functions when they are built.
+:class:`~.activation.LeakyReLUOp`, the ops of :mod:`.losses`) or composes Tensor
+primitives (``avg_pool2d``, ``dropout``). The layers in :mod:`.layers` check their
+settings with the same functions when they are built.
 :mod:`.reference` computes the fused ops again from primitives, to show what they compute.
 """
 
