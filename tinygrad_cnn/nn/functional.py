@@ -285,6 +285,13 @@ def log_softmax(x, axis=-1) -> Tensor:
 
 # ----------------------------------------------------------------------------- losses
 
+def _loss_inputs(op, scores, target, reduction, name):
+    scores = _tensor(scores, op, name)
+    _floating(scores, op, name)
+    _check_reduction(op, reduction)
+    return scores, _target(op, target, scores, name)
+
+
 def _target(op, target, scores, name):
     """``target`` as an integer Tensor on ``scores``' device, checked against (N, C).
 
@@ -330,20 +337,14 @@ def cross_entropy(logits, target, reduction="mean") -> Tensor:
 
     The mean over an empty batch is NaN, with an empty gradient, as in PyTorch.
     """
-    logits = _tensor(logits, "cross_entropy", "logits")
-    _floating(logits, "cross_entropy", "logits")
-    _check_reduction("cross_entropy", reduction)
-    target = _target("cross_entropy", target, logits, "logits")
+    logits, target = _loss_inputs("cross_entropy", logits, target, reduction, "logits")
     return CrossEntropyOp.apply(logits, target, reduction=reduction)
 
 
 def nll_loss(log_probs, target, reduction="mean") -> Tensor:
     """Negative log-likelihood of integer targets under log-probabilities (N, C), e.g. the
     output of :func:`log_softmax`."""
-    log_probs = _tensor(log_probs, "nll_loss", "log_probs")
-    _floating(log_probs, "nll_loss", "log_probs")
-    _check_reduction("nll_loss", reduction)
-    target = _target("nll_loss", target, log_probs, "log_probs")
+    log_probs, target = _loss_inputs("nll_loss", log_probs, target, reduction, "log_probs")
     return NLLLossOp.apply(log_probs, target, reduction=reduction)
 
 

@@ -419,30 +419,16 @@ def _as_float(array, dtype):
     return array.astype(dtype) if array.dtype.kind == "f" and array.dtype != dtype else array
 
 
-class Sequential(Module):
-    """Modules applied one after another; children are named ``"0"``, ``"1"``, ...
+class _Sequence(Module):
+    """Children registered as ``"0"``, ``"1"``, ... in order: what ``Sequential`` and
+    ``ModuleList`` share."""
 
-    Supports ``len``, iteration and indexing (an int gives a module, a slice a new
-    ``Sequential`` sharing the modules).
-    """
-
-    def __init__(self, *modules: Module):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], (OrderedDict, dict)):
-            items = list(modules[0].items())
-        else:
-            items = [(str(i), m) for i, m in enumerate(modules)]
-        for name, module in items:
-            if not isinstance(module, Module):
-                raise TypeError(
-                    f"Sequential: item '{name}' is a {type(module).__name__}, not a Module"
-                )
-            setattr(self, name, module)
-
-    def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
-        return x
+    def append(self, module: Module):
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}: item '{len(self._modules)}' is a "
+                            f"{type(module).__name__}, not a Module")
+        setattr(self, str(len(self._modules)), module)
+        return self
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -453,20 +439,44 @@ class Sequential(Module):
     def __getitem__(self, index):
         modules = list(self._modules.values())
         if isinstance(index, slice):
-            return Sequential(*modules[index])
+            return self._of(modules[index])  # a new container sharing the modules
         try:
             return modules[index]
         except IndexError:
-            raise IndexError(
-                f"Sequential index {index} out of range for {len(modules)} modules"
-            ) from None
-
-    def append(self, module: Module) -> Sequential:
-        setattr(self, str(len(self._modules)), module)
-        return self
+            raise IndexError(f"{type(self).__name__} index {index} out of range for "
+                             f"{len(modules)} modules") from None
 
 
-class ModuleList(Module):
+class Sequential(_Sequence):
+    """Modules applied one after another; children are named ``"0"``, ``"1"``, ...
+
+    Supports ``len``, iteration and indexing (an int gives a module, a slice a new
+    ``Sequential`` sharing the modules). An ordered dict names the children instead.
+    """
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], (OrderedDict, dict)):
+            for name, module in modules[0].items():
+                if not isinstance(module, Module):
+                    raise TypeError(f"Sequential: item '{name}' is a "
+                                    f"{type(module).__name__}, not a Module")
+                setattr(self, name, module)
+        else:
+            for module in modules:
+                self.append(module)
+
+    @staticmethod
+    def _of(modules):
+        return Sequential(*modules)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+
+class ModuleList(_Sequence):
     """A list of modules, registered as children ``"0"``, ``"1"``, ...; no ``forward``."""
 
     def __init__(self, modules=()):
@@ -474,17 +484,6 @@ class ModuleList(Module):
         for module in modules:
             self.append(module)
 
-    def append(self, module: Module) -> ModuleList:
-        if not isinstance(module, Module):
-            raise TypeError(f"ModuleList: {type(module).__name__} is not a Module")
-        setattr(self, str(len(self._modules)), module)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        return list(self._modules.values())[index]
+    @staticmethod
+    def _of(modules):
+        return ModuleList(modules)
