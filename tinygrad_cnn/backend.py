@@ -27,7 +27,8 @@ import warnings
 import numpy as np
 
 ENV_VAR = "TINYGRAD_CNN_DEVICE"
-CUDA_INSTALL_HINT = 'pip install "tinygrad-cnn[cuda]"'
+CUDA_INSTALL_HINT = ('pip install "tinygrad-cnn[cuda]" (CUDA 12; "tinygrad-cnn[cuda13]" for '
+                     'CUDA 13)')
 _SETTINGS = ("cpu", "cuda", "gpu", "auto")
 
 
