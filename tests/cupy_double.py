@@ -15,7 +15,8 @@ where the behaviour is subtle):
 * NumPy arrays (and lists) are refused as operands of ufuncs and operators
   (``TypeError: Unsupported type <class 'numpy.ndarray'>``); Python and NumPy scalars are
   fine. Only ``array``/``asarray``/``asanyarray``, ``ndarray.set``, and indices or values in
-  advanced indexing upload host data, and each upload is counted;
+  advanced indexing upload host data, and each upload of an array (not of a 0-d value,
+  which CuPy passes to a fill kernel) is counted;
 * only names that CuPy 13 *and* 14 both have exist (an explicit allow-list per module and
   for ``ndarray``); a name CuPy has but the double does not implement raises an
   ``AttributeError`` that says so, and nothing falls back to NumPy;
@@ -57,8 +58,11 @@ scalars); there is one device, no streams (everything is synchronous), no memory
 kernels (``ElementwiseKernel``, ``RawKernel``, ``fuse``), no ``cupyx``, no
 ``__cuda_array_interface__`` or DLPack, no structured dtypes, and only a subset of CuPy's
 functions (adding one is a line in the tables below: check its behaviour in CuPy's source
-first). Functions are stricter than CuPy in one way: where CuPy would quietly hand a NumPy
-array to NumPy (``cupy.sum(numpy_array)`` returns a NumPy result), the double raises.
+first). It is stricter than CuPy in two ways: where CuPy would quietly hand a NumPy array to
+NumPy (``cupy.sum(numpy_array)`` returns a NumPy result) the double raises, and an
+``as_strided`` view reaching outside its allocation raises instead of reading garbage.
+``tests/test_cupy_double.py`` compares the double with real CuPy on a GPU (probes that skip
+elsewhere), so these claims are checked wherever a GPU is at hand.
 """
 
 from __future__ import annotations
@@ -208,7 +212,7 @@ def _wrap(a, owner: bool = False):
     if not a.flags.writeable:  # CuPy has no read-only arrays
         try:
             a.flags.writeable = True
-        except ValueError:
+        except ValueError:  # a view of read-only memory: a copy (never made by this module)
             a = a.copy()
             owner = True
     obj._a = a
@@ -275,7 +279,7 @@ def _finish(result, out):
 
 # ============================================================================ indexing
 
-def _index_array(s, dtype=None):
+def _index_array(s):
     """One array-like index item as a host array (an upload unless already on the device)."""
     if isinstance(s, ndarray):
         arr = s._a

@@ -388,3 +388,116 @@ def test_fill_with_a_device_scalar_synchronises_on_cupy_14():
         x.fill(cp.asarray(2.0))  # core.pyx fill tests `value == 0` on the host
         x.fill(3.0)
     assert counts.syncs == 1 and x.get().tolist() == [3.0, 3.0, 3.0]
+
+
+# ----------------------------------------------------------------------------- against CuPy
+
+def _real_cupy():
+    """The real CuPy module when it is installed and a GPU answers, else None."""
+    if sys.modules.get("cupy") is cp:
+        return None
+    try:
+        import cupy
+    except ImportError:
+        return None
+    try:
+        cupy.arange(1).get()
+    except Exception:  # installed, no usable GPU
+        return None
+    return cupy
+
+
+class _OptsOut:
+    __array_ufunc__ = None
+
+    def __radd__(self, other):
+        return "handled"
+
+
+def _set_and_return(x, index, value):
+    x[index] = value
+    return x
+
+
+# Each probe runs on the double and on real CuPy; outcomes (values, dtypes, types, or the
+# exception type and message) must agree. The double's deliberate departures are not here:
+# repeated-index assignment, garbage in `empty`, bincount of an empty array (raises up to
+# CuPy 14.1), asarray(copy=) (absent in CuPy 13), names the double does not implement.
+PROBES = {
+    "np.asarray": lambda c: np.asarray(c.arange(3)),
+    "np.asarray nested": lambda c: c.asarray([c.arange(3)[0], 1.0]),
+    "add numpy": lambda c: c.arange(3.0) + np.ones(3),
+    "radd numpy": lambda c: np.ones(3) + c.arange(3.0),
+    "ufunc list": lambda c: c.power([1, 2], 2),
+    "ufunc out numpy": lambda c: c.exp(c.arange(3.0), out=np.ones(3)),
+    "concatenate numpy": lambda c: np.concatenate([c.arange(2.0), np.ones(2)]),
+    "np.sum": lambda c: np.sum(c.arange(4.0)),
+    "sum": lambda c: c.arange(4.0).sum(),
+    "argmax": lambda c: c.arange(4.0).argmax(),
+    "allclose": lambda c: c.allclose(c.arange(2.0), c.arange(2.0)),
+    "element": lambda c: c.arange(4.0)[1],
+    "iterate": lambda c: list(c.arange(2)),
+    "wrap getitem": lambda c: c.arange(3)[[1, 3, -4]],
+    "wrap 2-d": lambda c: c.arange(6).reshape(2, 3)[:, [0, 4]],
+    "wrap take": lambda c: c.arange(3).take([4]),
+    "wrap take_along_axis": lambda c: c.take_along_axis(c.arange(3), c.asarray([3]), 0),
+    "wrap setitem": lambda c: _set_and_return(c.arange(3), [1, 3], 10),
+    "basic out of range": lambda c: c.arange(3)[10],
+    "basic negative out of range": lambda c: c.arange(3)[-4],
+    "fill host array": lambda c: _set_and_return(c.zeros(3), slice(None), np.ones(3)),
+    "fill 0-d host": lambda c: _set_and_return(c.zeros(3), slice(1, None), np.array(5.0)),
+    "host index": lambda c: c.arange(4)[np.array([0, 5])],
+    "compare 0-d numpy": lambda c: c.arange(3.0) > np.array(1.0),
+    "nep50 numpy scalar": lambda c: np.float64(1) + c.arange(3, dtype=np.float32),
+    "python scalar": lambda c: c.arange(3, dtype=np.float32) * 2.0,
+    "opts out": lambda c: c.arange(2) + _OptsOut(),
+    "index()": lambda c: range(c.asarray(3)),
+    "len 0-d": lambda c: len(c.asarray(1.0)),
+    "hash": lambda c: hash(c.arange(2)),
+    "flags.writeable": lambda c: hasattr(c.arange(2).flags, "writeable"),
+    "RandomState.get_state": lambda c: hasattr(c.random.RandomState(0), "get_state"),
+    "random float16": lambda c: c.random.RandomState(0).random_sample(3, dtype=np.float16),
+    "astype copy=False": lambda c: (lambda x: x.astype(x.dtype, copy=False) is x)(c.arange(2)),
+    "astype casting": lambda c: c.arange(2).astype(np.float32, casting="unsafe"),
+    "float to uint": lambda c: c.asarray([-1.0, 3.7]).astype(np.uint32),
+    "inf to int32": lambda c: c.asarray([np.inf, -np.inf, 2.5]).astype(np.int32),
+    "object dtype": lambda c: c.asarray(np.array([None, 1])),
+    "broadcast base": lambda c: c.broadcast_to(c.arange(3), (2, 3)).base is not None,
+    "as_strided base": lambda c: c.lib.stride_tricks.as_strided(c.arange(4), (2,), (16,)).base,
+    "numpy as_strided": lambda c: np.lib.stride_tricks.as_strided(c.arange(4)),
+    "empty get": lambda c: c.empty(0).get().shape,
+    "bincount": lambda c: c.bincount(c.asarray([0, 2, 2]), minlength=4),
+    "bincount negative": lambda c: c.bincount(c.asarray([1, -1])),
+    "device name": lambda c: type(c.cuda.runtime.getDeviceProperties(0)["name"]),
+    "get_array_module": lambda c: c.get_array_module(np.ones(1)) is np,
+}
+
+
+def _outcome(fn, module):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = fn(module)
+    except Exception as exc:
+        return ("raises", type(exc).__name__, str(exc).split(" (")[0][:70])
+    if type(value).__name__ == "ndarray" and type(value).__module__ == "cupy":
+        return ("array", str(value.dtype), value.shape, value.get().tolist())
+    if isinstance(value, list):
+        return [_outcome(lambda m, v=v: v, module) for v in value]
+    return ("value", value)
+
+
+@pytest.mark.parametrize("name", PROBES)
+def test_double_agrees_with_real_cupy(name):
+    real = _real_cupy()
+    if real is None:
+        pytest.skip("needs real CuPy and a GPU (run without TINYGRAD_CNN_TEST_CUPY)")
+    assert _outcome(PROBES[name], cp) == _outcome(PROBES[name], real)
+
+
+def test_probes_run_on_the_double():
+    """The probes themselves must work here, where CI runs them on the double alone."""
+    outcomes = {name: _outcome(fn, cp) for name, fn in PROBES.items()}
+    assert outcomes["wrap getitem"] == ("array", "int64", (3,), [1, 0, 2])
+    assert outcomes["np.asarray"][:2] == ("raises", "TypeError")
+    assert outcomes["add numpy"] == ("raises", "TypeError", NUMPY_OPERAND)
