@@ -23,10 +23,16 @@ $(STAMP): setup.cfg pyproject.toml
 train: $(STAMP)
 	$(BIN)/tinygrad-cnn train $(ARGS)
 
+# The suite runs twice: on the CPU, then on device cuda through the strict CuPy double
+# (tests/cupy_double.py), so the GPU code path is tested on machines without a GPU.
 test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; exit 1; fi; \
-	exit $$rc
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; \
+	echo "== the same suite on device cuda, through the CuPy test double"; \
+	TINYGRAD_CNN_TEST_CUPY=double TINYGRAD_CNN_DEVICE=cuda $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; \
+	exit 1; fi; exit $$rc
 
 bench: $(STAMP)
 	$(BIN)/python examples/benchmark_overhead.py

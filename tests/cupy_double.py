@@ -782,9 +782,12 @@ class ndarray:
     # ------------------------------------------------------------------ reductions
     def _reduce(self, name, out, **kwargs):
         if self.size == 0 and name in ("max", "min", "argmax", "argmin", "ptp"):
-            # _reduction.pyx: no identity for these
-            raise ValueError(f"zero-size array to reduction operation cupy_{name} which has "
-                             f"no identity")
+            # _reduction.pyx: an empty *result* is returned as is; otherwise these have no
+            # identity to start from
+            axis, keepdims = kwargs.get("axis"), kwargs.get("keepdims", False)
+            if np.zeros(self.shape).sum(axis=axis, keepdims=keepdims).size:
+                raise ValueError(f"zero-size array to reduction operation cupy_{name} which "
+                                 f"has no identity")
         o = _out(out, name)
         with np.errstate(all="ignore"):
             result = getattr(self._a, name)(out=o, **kwargs)

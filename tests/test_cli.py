@@ -45,7 +45,8 @@ def test_graph_without_graphviz_says_how_to_install(tmp_path):
 def test_info_reports_versions_and_cuda_status():
     run = cli("info")
     assert run.returncode == 0
-    assert "NumPy" in run.stdout and "default device: cpu" in run.stdout
+    default = "cuda" if os.environ.get("TINYGRAD_CNN_DEVICE") == "cuda" else "cpu"
+    assert "NumPy" in run.stdout and f"default device: {default}" in run.stdout
     assert "CUDA usable:" in run.stdout
 
 

@@ -206,6 +206,15 @@ def test_basic_assignment_refuses_host_arrays_like_cupys_fill():
     assert x.get().tolist() == [2.0, 5.0, 5.0]
 
 
+def test_reductions_of_empty_arrays_fail_only_when_the_result_is_not_empty():
+    # _reduction.pyx returns an empty result before it looks for an identity
+    assert cp.zeros((0, 10)).max(axis=1, keepdims=True).shape == (0, 1)
+    with pytest.raises(ValueError, match="zero-size array to reduction operation cupy_max"):
+        cp.zeros((0, 10)).max(axis=0)
+    with pytest.raises(ValueError, match="zero-size array to reduction operation cupy_max"):
+        cp.zeros(0).max()
+
+
 def test_empty_list_index_means_no_indices():
     assert cp.arange(3)[[]].shape == (0,)
 

@@ -7,6 +7,11 @@ import tinygrad_cnn as tg
 from tinygrad_cnn import Tensor
 
 
+def _on_cpu(*args, **kwargs):
+    """A CPU tensor whatever the default device (for exact text of reprs)."""
+    return Tensor(*args, device="cpu", **kwargs)
+
+
 def test_float_data_becomes_float32_unless_dtype_given():
     assert Tensor([[1.0, 2.0]]).dtype == np.float32
     assert Tensor(np.zeros((2, 3))).dtype == np.float32
@@ -24,7 +29,7 @@ def test_integer_data_stays_integer_and_cannot_require_grad():
 
 def test_attributes():
     x = Tensor(np.ones((2, 3)), requires_grad=True)
-    assert x.shape == (2, 3) and x.ndim == 2 and x.device == "cpu"
+    assert x.shape == (2, 3) and x.ndim == 2 and x.device == tg.default_device()
     assert x.grad is None and x.requires_grad and x.is_leaf
 
 
@@ -32,7 +37,7 @@ def test_numpy_item_and_to():
     x = Tensor([[1.5]])
     assert isinstance(x.numpy(), np.ndarray)
     assert x.item() == 1.5
-    assert x.to("cpu") is x
+    assert x.to(x.device) is x and x.to("cpu").device == "cpu"
     with pytest.raises(ValueError, match="2 elements"):
         Tensor([1.0, 2.0]).item()
     with pytest.raises(ValueError, match="valid devices"):
@@ -102,11 +107,13 @@ def test_factories_and_manual_seed():
 
 
 def test_repr_shows_values_and_grad_tracking():
-    assert repr(Tensor([1.0, 2.0])) == "tensor([1., 2.])"
-    assert repr(Tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
-    y = Tensor([1.0], requires_grad=True) * 2
+    assert repr(Tensor([1.0, 2.0], device="cpu")) == "tensor([1., 2.])"
+    if tg.default_device() == "cuda":
+        assert repr(Tensor([1.0, 2.0])) == "tensor([1., 2.], device='cuda')"
+    assert repr(_on_cpu([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
+    y = _on_cpu([1.0], requires_grad=True) * 2
     assert repr(y) == "tensor([2.], grad_fn=<MulBackward>)"
-    assert "dtype=float64" in repr(Tensor([1.0], dtype=np.float64))
+    assert "dtype=float64" in repr(_on_cpu([1.0], dtype=np.float64))
 
 
 def test_requires_grad_and_detach():
@@ -147,7 +154,7 @@ def test_large_tensors_print_their_corners_only():
     assert "..." in text and "199." in text and "shape=(2, 10, 10)" in text
     assert "45." not in text  # an entry away from every edge is not shown
     # small tensors print in full, as NumPy prints them
-    assert repr(Tensor(np.eye(2))) == "tensor([[1., 0.],\n        [0., 1.]])"
+    assert repr(_on_cpu(np.eye(2))) == "tensor([[1., 0.],\n        [0., 1.]])"
 
 
 def test_jupyter_html_summarises_tensor_and_module():

@@ -11,6 +11,8 @@ What a backend must provide (everything device-specific in the library goes thro
 - a random generator for draws made on the device (dropout masks) whose state can be saved
   and restored (``rng`` and the ``rng_state`` / ``set_rng_state`` pair);
 - ``synchronize()``: wait for queued work, for timing;
+- ``scatter_add(positions, values, size)``: sums of ``values`` per flat position, without
+  waiting for the device (the one primitive whose fastest form differs between devices);
 - ``name`` and ``aliases``: how users spell it;
 - ``probe()``: whether it is usable here and, if not, why (a real allocation, not an import).
 
@@ -115,6 +117,9 @@ class Device:
     def synchronize(self) -> None:
         pass
 
+    def scatter_add(self, positions, values, size: int):
+        raise NotImplementedError
+
 
 class CPU(Device):
     """NumPy arrays in host memory; random draws from the library's NumPy generator."""
@@ -130,6 +135,10 @@ class CPU(Device):
 
     def upload(self, array):
         return to_host(array)
+
+    def scatter_add(self, positions, values, size):
+        # bincount is NumPy's fast scatter-add (np.add.at is an order of magnitude slower)
+        return np.bincount(positions, weights=values, minlength=size)
 
     @property
     def rng(self):
@@ -194,6 +203,12 @@ class CUDA(Device):
 
     def synchronize(self):
         self.xp.cuda.Device().synchronize()
+
+    def scatter_add(self, positions, values, size):
+        # an atomic scatter on the GPU; cupy.bincount would read two values back first
+        out = self.xp.zeros(size, dtype=values.dtype)
+        self.xp.add.at(out, positions, values)
+        return out
 
     @property
     def rng(self):

@@ -341,8 +341,8 @@ def check_index(shape: tuple, index) -> None:
 class GetItem(Function):
     """z = x[index] (basic slicing and integer-array indexing).
 
-    The gradient is scattered back; repeated integer indices add up, through one
-    ``bincount`` on flat positions rather than a slow ``add.at``.
+    The gradient is scattered back; repeated integer indices add up, through the device's
+    ``scatter_add`` on flat positions (``bincount`` on the CPU, not NumPy's slow ``add.at``).
     """
 
     def forward(ctx, x, index):
@@ -364,10 +364,10 @@ class GetItem(Function):
         size = 1
         for n in shape:
             size *= n
-        if g.size == 0:  # an empty selection (CuPy's bincount refuses empty input)
+        if g.size == 0:  # an empty selection
             return xp.zeros(shape, dtype=g.dtype)
         positions = xp.arange(size).reshape(shape)[ctx.index]
-        flat = xp.bincount(positions.ravel(), weights=g.ravel(), minlength=size)
+        flat = backend.get(backend.device_of(g)).scatter_add(positions.ravel(), g.ravel(), size)
         return flat.astype(g.dtype, copy=False).reshape(shape)
 
 

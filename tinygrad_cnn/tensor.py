@@ -238,21 +238,21 @@ class Tensor:
     # ------------------------------------------------------------------ factories
     @staticmethod
     def zeros(*shape, requires_grad=False, device=None, dtype=np.float32) -> Tensor:
-        xp = backend.array_module(place(None, device))
-        return Tensor(xp.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad,
-                      dtype=dtype)
+        device = place(None, device)
+        return Tensor(backend.array_module(device).zeros(_shape(shape), dtype=dtype),
+                      requires_grad=requires_grad, dtype=dtype, device=device)
 
     @staticmethod
     def ones(*shape, requires_grad=False, device=None, dtype=np.float32) -> Tensor:
-        xp = backend.array_module(place(None, device))
-        return Tensor(xp.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad,
-                      dtype=dtype)
+        device = place(None, device)
+        return Tensor(backend.array_module(device).ones(_shape(shape), dtype=dtype),
+                      requires_grad=requires_grad, dtype=dtype, device=device)
 
     @staticmethod
     def full(shape, value, requires_grad=False, device=None, dtype=np.float32) -> Tensor:
-        xp = backend.array_module(place(None, device))
-        return Tensor(xp.full(_shape((shape,)), value, dtype=dtype),
-                      requires_grad=requires_grad, dtype=dtype)
+        device = place(None, device)
+        return Tensor(backend.array_module(device).full(_shape((shape,)), value, dtype=dtype),
+                      requires_grad=requires_grad, dtype=dtype, device=device)
 
     @staticmethod
     def randn(*shape, requires_grad=False, device=None, dtype=np.float32) -> Tensor:
@@ -268,8 +268,9 @@ class Tensor:
 
     @staticmethod
     def arange(*args, device=None, dtype=None) -> Tensor:
-        xp = backend.array_module(place(None, device))
-        return Tensor(xp.arange(*args, dtype=dtype), dtype=dtype)
+        device = place(None, device)
+        return Tensor(backend.array_module(device).arange(*args, dtype=dtype), dtype=dtype,
+                      device=device)
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
@@ -425,8 +426,14 @@ def _index_arrays(index, like):
     """An index with its Tensors, arrays and lists as arrays on ``like``'s device."""
     items = index if isinstance(index, tuple) else (index,)
     out = [item if isinstance(item, (numbers.Integral, slice)) or item is None or item is Ellipsis
-           else onto(item, like, "index") for item in items]
+           else onto(np.asarray(item, dtype=np.intp) if _empty_list(item) else item, like,
+                     "index") for item in items]
     return tuple(out) if isinstance(index, tuple) else out[0]
+
+
+def _empty_list(item) -> bool:
+    """``[]`` as an index means "no rows" (NumPy would read it as float64 and refuse it)."""
+    return isinstance(item, (list, tuple)) and len(item) == 0
 
 
 def _lift(value, like: Tensor) -> Tensor:
@@ -440,7 +447,7 @@ def _lift(value, like: Tensor) -> Tensor:
         xp = backend.array_module(like.device)
         dtype = like.dtype if like.dtype.kind == "f" or isinstance(value, numbers.Integral) \
             else np.float32
-        return Tensor.wrap(xp.asarray(value, dtype=dtype))
+        return Tensor.wrap(xp.full((), value, dtype=dtype))  # filled there: no upload
     return Tensor(value, device=like.device)
 
 
