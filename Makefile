@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: train test bench lint venv clean
+.PHONY: train test bench lint venv clean gpu-check
 
 venv: $(STAMP)
 
@@ -38,9 +38,18 @@ bench: $(STAMP)
 	$(BIN)/python examples/benchmark_overhead.py
 	$(BIN)/python examples/benchmark_layers.py
 
+# On a machine with a GPU, CuPy and (optionally) a CUDA PyTorch already installed: runs the
+# checkout as it is, offline (no venv, no downloads). Wheels of anything else it needs
+# (graphviz, tqdm) may be put in .whl/ beforehand; they are unpacked into .gpu-site/.
+gpu-check:
+	@if [ -d .whl ]; then $(PYTHON) -m pip install -q --no-index --no-deps --upgrade \
+		--target .gpu-site .whl/*.whl; fi
+	PYTHONPATH="$(CURDIR):$(CURDIR)/.gpu-site$${PYTHONPATH:+:$$PYTHONPATH}" \
+		$(PYTHON) examples/gpu_check.py $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/python -m ruff check tinygrad_cnn tests examples
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .gpu-site

@@ -1,0 +1,210 @@
+"""Check the GPU path on a machine with a GPU: one command, one summary line per part.
+
+    make gpu-check                      # installs the checkout (--no-deps), then runs this
+    python examples/gpu_check.py        # the same, in an environment that has the package
+    python examples/gpu_check.py --parts gradcheck,parity
+
+Parts, each printed as ``PASS``/``FAIL``/``SKIP`` with its figures:
+
+1. ``suite``: the whole test suite on device ``cuda`` with real CuPy;
+2. ``gradcheck``: float64 gradients of conv2d, max_pool2d, avg_pool2d, linear and
+   cross_entropy on the GPU against finite differences;
+3. ``parity``: LeNet-5 on the CPU and on the GPU, same weights and batch: the loss and every
+   gradient agree within float32 rounding;
+4. ``train``: one epoch of ``tinygrad-cnn train --device cuda`` on the bundled sample with a
+   checkpoint, a resumed second epoch, and that checkpoint evaluated on the CPU;
+5. ``bench``: ``tinygrad-cnn bench --device cuda`` (against PyTorch on the same GPU when a
+   CUDA PyTorch is installed, never against the CPU).
+
+Works offline; needs CuPy and a GPU, and for ``suite`` pytest and hypothesis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PARTS = ("suite", "gradcheck", "parity", "train", "bench")
+
+
+class Skip(Exception):
+    """The part cannot run here (the message says why)."""
+
+
+def _run(args, timeout, env=None):
+    """Run a command from the repository root; (exit code, combined output, seconds)."""
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                              env=env)
+        output, code = done.stdout + done.stderr, done.returncode
+    except subprocess.TimeoutExpired as exc:
+        output = (exc.stdout or b"").decode(errors="replace") if isinstance(
+            exc.stdout, bytes) else (exc.stdout or "")
+        output, code = output + f"\n(timed out after {timeout} s)", 124
+    return code, output, time.perf_counter() - start
+
+
+def _cli(*args, timeout=300):
+    return _run([sys.executable, "-m", "tinygrad_cnn", *args], timeout)
+
+
+def part_suite(args):
+    try:
+        import pytest  # noqa: F401
+    except ImportError:
+        raise Skip("pytest is not installed") from None
+    env = dict(os.environ, TINYGRAD_CNN_DEVICE="cuda", HYPOTHESIS_PROFILE="ci")
+    env.pop("TINYGRAD_CNN_TEST_CUPY", None)  # real CuPy, not the double
+    code, output, seconds = _run([sys.executable, "-m", "pytest", "-q", "-p",
+                                  "no:cacheprovider", "-x"], args.suite_timeout, env)
+    last = [line for line in output.splitlines() if " passed" in line or " failed" in line]
+    summary = last[-1].strip("= ") if last else output.strip().splitlines()[-1:]
+    if code != 0:
+        print(output[-6000:])
+    return code == 0, f"{summary} ({seconds:.0f} s)"
+
+
+def part_gradcheck(args):
+    import tinygrad_cnn as tg
+    from tinygrad_cnn import Tensor
+    from tinygrad_cnn.nn import functional as F
+    from tinygrad_cnn.testing import gradcheck
+
+    rng = np.random.default_rng(0)
+
+    def t(*shape, integers=None):
+        if integers is not None:
+            return Tensor(rng.integers(0, integers, shape), device="cuda")
+        return Tensor(rng.standard_normal(shape), dtype=np.float64, requires_grad=True,
+                      device="cuda")
+
+    # distinct values keep every pooling window's maximum unique under the perturbations
+    pool_x = Tensor(rng.permutation(2 * 3 * 6 * 6).reshape(2, 3, 6, 6) * 0.1,
+                    dtype=np.float64, requires_grad=True, device="cuda")
+    checks = {
+        "conv2d": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+                   t(2, 3, 7, 7), t(4, 3, 3, 3), t(4)),
+        "conv2d_stride1": (lambda x, w: F.conv2d(x, w, padding=2), t(2, 1, 6, 6), t(3, 1, 5, 5)),
+        "max_pool2d": (lambda x: F.max_pool2d(x, 2), pool_x),
+        "max_pool2d_overlap": (lambda x: F.max_pool2d(x, 3, stride=2, padding=1), pool_x),
+        "avg_pool2d": (lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), t(2, 3, 6, 6)),
+        "linear": (F.linear, t(5, 7), t(4, 7), t(4)),
+        "cross_entropy": (lambda x, y: F.cross_entropy(x, y), t(6, 5), t(6, integers=5)),
+    }
+    passed = []
+    for name, (fn, *inputs) in checks.items():
+        assert all(x.device == "cuda" for x in inputs)
+        gradcheck(fn, *inputs, max_elements=300)
+        passed.append(name)
+    assert tg.default_device() in ("cpu", "cuda")
+    return True, f"{len(passed)} ops on cuda in float64: " + ", ".join(passed)
+
+
+def part_parity(args):
+    import tinygrad_cnn as tg
+    from tinygrad_cnn import Tensor
+    from tinygrad_cnn.models import LeNet5
+    from tinygrad_cnn.nn import functional as F
+
+    rng = np.random.default_rng(1)
+    images = rng.random((64, 1, 28, 28), dtype=np.float32)
+    labels = rng.integers(0, 10, 64)
+    results = {}
+    for device in ("cpu", "cuda"):
+        tg.manual_seed(0)  # the same weights: drawn on the host, then moved
+        model = LeNet5().to(device)
+        loss = F.cross_entropy(model(Tensor(images, device=device)),
+                               Tensor(labels, device=device))
+        loss.backward()
+        results[device] = (loss.item(), {n: p.grad.numpy() for n, p in model.named_parameters()})
+    (loss_cpu, grads_cpu), (loss_gpu, grads_gpu) = results["cpu"], results["cuda"]
+    worst = max(float(np.abs(grads_cpu[n] - grads_gpu[n]).max() /
+                      (np.abs(grads_cpu[n]).max() + 1e-12)) for n in grads_cpu)
+    ok = abs(loss_cpu - loss_gpu) <= 1e-5 * max(1.0, abs(loss_cpu)) and worst < 1e-4
+    return ok, (f"loss cpu {loss_cpu:.7f} gpu {loss_gpu:.7f}; largest gradient difference "
+                f"{worst:.1e} of the gradient's scale over {len(grads_cpu)} parameters")
+
+
+def part_train(args):
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = os.path.join(tmp, "lenet5.npz")
+        common = ["--dataset", "sample", "--schedule", "constant", "--checkpoint", checkpoint]
+        code, out1, s1 = _cli("train", "--device", "cuda", "--epochs", "1", *common)
+        if code != 0:
+            return False, "train --device cuda failed:\n" + out1[-3000:]
+        code, out2, s2 = _cli("train", "--device", "cuda", "--epochs", "2", "--resume", *common)
+        if code != 0:
+            return False, "resume on cuda failed:\n" + out2[-3000:]
+        code, out3, _ = _cli("evaluate", "--device", "cpu", "--checkpoint", checkpoint)
+        if code != 0:
+            return False, "evaluate on the cpu failed:\n" + out3[-3000:]
+    accuracy = [line for line in out3.splitlines() if line.startswith("accuracy")]
+    return True, (f"1 epoch {s1:.0f} s, resumed 2nd epoch {s2:.0f} s on cuda; checkpoint "
+                  f"evaluated on the cpu: {accuracy[0] if accuracy else out3.strip()[-80:]}")
+
+
+def part_bench(args):
+    code, output, seconds = _cli("bench", "--device", "cuda", "--json",
+                                 *(["--batch-sizes", args.bench_batches]
+                                   if args.bench_batches else []), timeout=args.bench_timeout)
+    if code != 0:
+        return False, "bench --device cuda failed:\n" + output[-3000:]
+    print(output.strip())
+    try:
+        report = json.loads(output[output.index("{"):])
+    except ValueError:
+        return True, f"bench ran in {seconds:.0f} s (output above)"
+    return True, f"bench ran in {seconds:.0f} s: {json.dumps(report)[:400]}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated subset of {', '.join(PARTS)}")
+    parser.add_argument("--suite-timeout", type=int, default=240)
+    parser.add_argument("--bench-timeout", type=int, default=150)
+    parser.add_argument("--bench-batches", default="64,256,1024")
+    args = parser.parse_args()
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown parts {unknown}; choose from {', '.join(PARTS)}")
+
+    from tinygrad_cnn import backend
+
+    usable, reason = backend.cuda_status()
+    print(f"gpu-check: {reason}", flush=True)
+    if usable:
+        props = backend.gpu_properties(backend.require_cuda())
+        print(f"gpu-check: {props['name']}, {props['memory'] / 2**30:.0f} GiB", flush=True)
+    lines, failed = [], False
+    for part in parts:
+        start = time.perf_counter()
+        try:
+            if not usable:
+                raise Skip(f"no usable GPU: {reason}")
+            ok, detail = globals()[f"part_{part}"](args)
+            status = "PASS" if ok else "FAIL"
+        except Skip as exc:
+            status, detail = "SKIP", str(exc)
+        except Exception as exc:  # a check that crashes is a failed check, with its reason
+            status, detail = "FAIL", f"{type(exc).__name__}: {exc}"
+        failed |= status == "FAIL"
+        line = f"{part:9s} {status}  {detail}  [{time.perf_counter() - start:.0f} s]"
+        lines.append(line)
+        print(line, flush=True)
+    print("\nsummary\n" + "\n".join(lines))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
