@@ -153,6 +153,9 @@ def test_cli_train_and_evaluate_on_the_sample(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "bundled MNIST sample" in run.stdout
     assert "done: test accuracy" in run.stdout
+    # not a terminal: one summary line per epoch, no progress bar redrawn with \r
+    assert "\r" not in run.stdout + run.stderr and run.stderr == ""
+    assert [line[:10] for line in run.stdout.splitlines()[1:-1]] == ["epoch  1/1"]
     run = subprocess.run(
         [sys.executable, "-m", "tinygrad_cnn", "evaluate", "--checkpoint", str(ckpt)],
         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -292,8 +295,10 @@ def test_running_sums_are_read_at_most_once_per_interval(tmp_path, small_sets, m
     reads = []
     real_to_host = backend.to_host
 
-    def counting_to_host(array):  # host transfers made by the loop itself (train.py)
-        if _sys._getframe(1).f_code.co_filename == train_module.__file__:
+    from tinygrad_cnn import metrics
+
+    def counting_to_host(array):  # host transfers made by the loop itself
+        if _sys._getframe(1).f_code.co_filename in (train_module.__file__, metrics.__file__):
             reads.append(1)
         return real_to_host(array)
 
@@ -311,10 +316,10 @@ def test_running_sums_are_read_at_most_once_per_interval(tmp_path, small_sets, m
 
 
 def test_running_sums_match_a_host_computation(small_sets):
-    from tinygrad_cnn.train import _DeviceTally
+    from tinygrad_cnn.metrics import DeviceTally
 
     rng = np.random.default_rng(0)
-    tally, loss_sum, correct = _DeviceTally(np, 1.5, 7), 1.5, 7
+    tally, loss_sum, correct = DeviceTally(np, 1.5, 7), 1.5, 7
     for batch in range(1, 6):
         logits = rng.standard_normal((8, 10)).astype(np.float32)
         labels = rng.integers(0, 10, 8)
@@ -403,3 +408,43 @@ def test_a_checkpoint_of_another_model_is_refused_before_reading_arrays(tmp_path
     message = str(info.value)
     assert str(saved_checkpoint[0]) in message
     assert "'fc3.weight' is (10, 84), the model needs (7, 84)" in message
+
+
+def test_progress_bars_draw_on_request_with_running_numbers(tmp_path, small_sets, capsys,
+                                                            monkeypatch):
+    monkeypatch.setattr(train_module, "READ_INTERVAL", 0.0)
+    fit(config(tmp_path, epochs=1, checkpoint=None), out=open(os.devnull, "w"),
+        datasets=small_sets, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err and "evaluate" in err and "img/s" in err and "acc" in err
+
+
+def test_shows_progress_only_on_terminals_and_notebooks():
+    import io
+
+    from tinygrad_cnn.progress import shows_progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert shows_progress(None, Terminal()) and not shows_progress(None, io.StringIO())
+    assert shows_progress(True, io.StringIO()) and not shows_progress(False, Terminal())
+
+
+def test_a_symlinked_checkpoint_stays_a_link_through_training_and_resume(tmp_path,
+                                                                          small_sets):
+    (tmp_path / "store").mkdir()
+    real = tmp_path / "store" / "run.npz"
+    link = tmp_path / "ckpt.npz"
+    link.symlink_to(real)  # dangling until the first checkpoint
+    quiet = open(os.devnull, "w")
+    fit(config(tmp_path, epochs=1, schedule="constant"), out=quiet, datasets=small_sets)
+    assert link.is_symlink() and real.is_file()
+    real.chmod(0o640)
+    fit(config(tmp_path, epochs=2, schedule="constant", resume=True), out=quiet,
+        datasets=small_sets)
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert os.stat(real).st_mode & 0o777 == 0o640
+    assert read_checkpoint(link)["epoch"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.npz", "store"]

@@ -38,6 +38,7 @@ from .checkpoint import (
 )
 from .data import MNIST, DataLoader, FashionMNIST, MNISTSample, RandomShift
 from .fileio import check_writable
+from .metrics import DeviceTally, evaluate, read_to_host
 from .models import LeNet5
 from .nn import functional as F
 from .progress import progress_bar
@@ -186,79 +187,6 @@ def make_optimizer(name: str, params, lr: float, momentum: float = 0.9,
     if name == "adam":
         return optim.Adam(params, lr=lr, weight_decay=weight_decay)
     raise ConfigError(f"unknown optimizer {name!r}; choose sgd or adam")
-
-
-def _read_to_host(xp, *arrays) -> list[np.ndarray]:
-    """Several device arrays in one host transfer (as float64, exact for counts < 2**53)."""
-    flat = [xp.asarray(a).astype(xp.float64).ravel() for a in arrays]
-    host = backend.to_host(xp.concatenate(flat))
-    pieces, start = [], 0
-    for a, f in zip(arrays, flat):
-        pieces.append(host[start:start + f.size].reshape(xp.asarray(a).shape))
-        start += f.size
-    return pieces
-
-
-# ----------------------------------------------------------------------------- evaluation
-
-@no_grad()
-def evaluate(model, loader, num_classes: int | None = None, progress: bool | None = None,
-             predictions: bool = False) -> dict:
-    """Mean loss, accuracy and the confusion matrix (rows: true class, columns: predicted).
-
-    Sums stay on the device and are read once, at the end. With ``predictions`` the result
-    also holds ``predicted`` (class per sample, in the loader's order) and ``confidence``
-    (the softmax probability of that class).
-
-    Parameters
-    ----------
-    num_classes : int, optional
-        Default: the model's number of outputs.
-    """
-    was_training = model.training
-    model.eval()
-    seen, sums, kept = 0, None, []
-    bar = progress_bar(len(loader), "evaluate", enabled=progress)
-    try:
-        for images, labels in loader:
-            logits = model(images)
-            xp = backend.array_module(logits.device)
-            if sums is None:
-                n_classes = num_classes or logits.shape[1]
-                classes = xp.arange(n_classes)
-                sums = [xp.zeros((), xp.float64), xp.zeros((n_classes, n_classes), xp.int64)]
-            loss = F.cross_entropy(logits, labels, reduction="sum").data
-            predicted = logits.data.argmax(axis=1)
-            # confusion counts as one-hot(true)^T @ one-hot(predicted): no bincount, whose
-            # CuPy version reads the maximum back to the host
-            truth_1h = (labels.data[:, None] == classes).astype(xp.float32)
-            predicted_1h = (predicted[:, None] == classes).astype(xp.float32)
-            sums[0] = sums[0] + loss.astype(xp.float64)
-            sums[1] = sums[1] + (truth_1h.T @ predicted_1h).astype(xp.int64)
-            if predictions:
-                shifted = logits.data - logits.data.max(axis=1, keepdims=True)
-                kept.append((predicted, 1.0 / xp.exp(shifted).sum(axis=1)))
-            seen += labels.shape[0]
-            bar.update(1)
-    finally:
-        bar.close()
-        model.train(was_training)
-    if seen == 0:
-        raise ValueError("evaluate: the loader yielded no samples (an empty dataset?)")
-    extra = ([xp.concatenate([p for p, _ in kept]), xp.concatenate([c for _, c in kept])]
-             if predictions else [])
-    loss_sum, confusion, *extra = _read_to_host(xp, *sums, *extra)  # the one transfer
-    confusion = confusion.astype(np.int64)
-    counted = int(confusion.sum())
-    if counted != seen:
-        raise ValueError(f"evaluate: {seen - counted} of {seen} labels lie outside "
-                         f"[0, {len(confusion) - 1}], the model's classes")
-    result = {"loss": float(loss_sum) / seen, "accuracy": float(np.trace(confusion)) / seen,
-              "confusion": confusion}
-    if predictions:
-        result["predicted"] = extra[0].astype(np.int64)
-        result["confidence"] = extra[1].astype(np.float32)
-    return result
 
 
 # ----------------------------------------------------------------------------- signals
@@ -442,34 +370,6 @@ class _LossNotFinite(Exception):
         self.batch = batch
 
 
-_NEVER = 2**52  # "no bad batch yet"; exact in float64, larger than any batch count
-
-
-class _DeviceTally:
-    """An epoch's running loss sum, correct count and first non-finite batch, as device
-    arrays: adding a batch launches a few small kernels and never waits for them."""
-
-    def __init__(self, xp, loss_sum: float, correct: int):
-        self.xp = xp
-        self.loss_sum = xp.asarray(loss_sum, dtype=xp.float64)
-        self.correct = xp.asarray(int(correct), dtype=xp.int64)
-        self.first_bad = xp.asarray(_NEVER, dtype=xp.int64)
-
-    def add(self, loss, logits, labels, batch: int, n: int) -> None:
-        xp = self.xp
-        loss = loss.astype(xp.float64)
-        self.loss_sum = self.loss_sum + loss * n
-        self.correct = self.correct + (logits.argmax(axis=1) == labels).sum()
-        self.first_bad = xp.minimum(self.first_bad, xp.where(xp.isfinite(loss), _NEVER, batch))
-
-    def read(self) -> tuple[float, int, int | None]:
-        """``(loss sum, correct, first bad batch or None)``: one host transfer."""
-        loss_sum, correct, first_bad = _read_to_host(self.xp, self.loss_sum, self.correct,
-                                                     self.first_bad)
-        first_bad = int(first_bad)
-        return float(loss_sum), int(correct), (None if first_bad == _NEVER else first_bad)
-
-
 def _train_epoch(model, optimizer, scheduler, batches, total, done, running, epoch, config,
                  stopper, progress) -> int:
     """One pass over ``batches``; updates ``running`` in place; returns batches done.
@@ -477,7 +377,7 @@ def _train_epoch(model, optimizer, scheduler, batches, total, done, running, epo
     Raises _LossNotFinite at the first read that finds a non-finite loss.
     """
     model.train()
-    tally = _DeviceTally(backend.array_module(config.device), running["loss"],
+    tally = DeviceTally(backend.array_module(config.device), running["loss"],
                          running["correct"])
     seen = int(running["seen"])
     bar = progress_bar(total, f"epoch {epoch + 1}/{config.epochs}", enabled=progress,
@@ -511,7 +411,7 @@ def _train_epoch(model, optimizer, scheduler, batches, total, done, running, epo
                 loss_sum, correct = read()
                 seconds = seconds_before + now - start
                 bar.set_postfix_str(f"loss {loss_sum / seen:.4f}  acc {100 * correct / seen:.1f}%"
-                                    f"  {seen / max(seconds, 1e-9):,.0f} img/s", refresh=False)
+                                    f"  {seen / max(seconds, 1e-9):,.0f} img/s")
             if stopper.stop:
                 break
         loss_sum, correct = read()  # waits for the device: the epoch's time is now true
@@ -530,7 +430,7 @@ def _all_finite(model) -> bool:
         return True
     xp = backend.array_module(params[0].device)
     flags = xp.stack([xp.isfinite(p.data).all() for p in params])
-    return bool(_read_to_host(xp, flags)[0].all())
+    return bool(read_to_host(xp, flags)[0].all())
 
 
 def _epoch_metrics(model, test_loader, running, epoch, progress) -> dict:
