@@ -157,32 +157,45 @@ def learning_curves(history, title: str | None = None):
 def confusion_matrix(confusion, classes, title: str | None = None):
     """The confusion matrix as an image: rows the true class, columns the prediction.
 
-    Colour is the share of each true class (so rare and common classes read alike); each
-    cell prints its count, empty cells stay blank.
+    Each cell prints its count. The diagonal (right answers) is shaded blue by the share of
+    its true class; mistakes are shaded red on their own scale, up to the largest mistake,
+    so that a 3% confusion stands out instead of vanishing beside a 97% diagonal.
     """
     Figure = require_matplotlib()
     confusion = np.asarray(confusion)
-    names = [str(c) for c in classes] or [str(i) for i in range(len(confusion))]
+    n = len(confusion)
+    names = [str(c) for c in classes] or [str(i) for i in range(n)]
     shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    size = 1.2 + 0.55 * len(names)
-    fig = Figure(figsize=(size + 1.2, size), layout="constrained")
+    diagonal = np.eye(n, dtype=bool)
+    worst = float(shares[~diagonal].max()) if n > 1 else 0.0
+    size = 1.6 + 0.55 * n
+    fig = Figure(figsize=(size + 1.6, size), layout="constrained")
     ax = fig.subplots()
-    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    right = ax.imshow(np.ma.masked_where(~diagonal, shares), cmap="Blues", vmin=0, vmax=1.3)
+    wrong = ax.imshow(np.ma.masked_where(diagonal | (confusion == 0), shares), cmap="Reds",
+                      vmin=0, vmax=max(worst, 1e-9) * 1.15)
     for (i, j), count in np.ndenumerate(confusion):
         if count:
+            dark = (shares[i, j] > 0.65) if i == j else (shares[i, j] > 0.6 * worst)
             ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
-                    color="white" if shares[i, j] > 0.5 else "black")
-    ticks = np.arange(len(names))
-    long_names = max(len(n) for n in names) > 2
+                    color="white" if dark else "black")
+    ticks = np.arange(n)
+    long_names = max(len(name) for name in names) > 2
     ax.set_xticks(ticks, names, rotation=45 if long_names else 0,
                   ha="right" if long_names else "center", fontsize=9)
     ax.set_yticks(ticks, names, fontsize=9)
+    ax.set_xticks(ticks[:-1] + 0.5, minor=True)
+    ax.set_yticks(ticks[:-1] + 0.5, minor=True)
+    ax.grid(which="minor", color="#dddddd", linewidth=0.5)
+    ax.tick_params(which="minor", length=0)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     accuracy = np.trace(confusion) / max(confusion.sum(), 1)
     ax.set_title(title or f"confusion matrix: {100 * accuracy:.2f}% of "
                  f"{confusion.sum():,} correct", fontsize=10)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
+    fig.colorbar(wrong, ax=ax, shrink=0.6, format=lambda v, _: f"{100 * v:.0f}%",
+                 label="mistakes (red), as a share of the true class")
+    del right  # blue diagonal: its counts are printed, its scale needs no bar
     return fig
 
 
@@ -216,16 +229,21 @@ def misclassified_grid(images, labels, predicted, confidence, classes, count: in
     fig = Figure(figsize=(1.45 * columns, 1.75 * rows + 0.5), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
     low, high = float(images.min()), float(images.max())
-    for ax in axes:
+    for ax in axes[len(chosen):]:
         ax.set_axis_off()
     for ax, i in zip(axes, chosen):
         ax.imshow(images[i], cmap="gray_r", vmin=low, vmax=high, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():  # a light frame shows where the image ends
+            spine.set_color("#bbbbbb")
         ax.set_title(f"true {names[labels[i]]}\npredicted {names[predicted[i]]}\n"
                      f"{100 * confidence[i]:.0f}% sure", fontsize=8, linespacing=1.1)
     wrong = int(np.sum(np.asarray(labels) != np.asarray(predicted)))
     fig.suptitle(title or f"the {len(chosen)} most confident of {wrong:,} mistakes",
                  fontsize=10)
     if not len(chosen):
+        axes[0].set_axis_on()
         axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
     return fig
 
@@ -233,8 +251,9 @@ def misclassified_grid(images, labels, predicted, confidence, classes, count: in
 # ----------------------------------------------------------------------------- filters
 
 def conv_filters(state_dict, layers=("conv1", "conv2"), title: str | None = None):
-    """Each convolution's weights as small images: one row per output channel, one column
-    per input channel, blue negative, red positive, white zero (one scale per layer).
+    """Each convolution's weights as small images: one column per filter (output channel),
+    one row per input channel it reads; blue negative, red positive, white zero, with one
+    symmetric scale per layer.
 
     Parameters
     ----------
@@ -248,42 +267,41 @@ def conv_filters(state_dict, layers=("conv1", "conv2"), title: str | None = None
     for layer in layers:
         w = state_dict.get(f"{layer}.weight")
         if w is None or np.ndim(w) != 4:
-            raise PlotInputError(f"conv_filters: no 4-D '{layer}.weight' (out, in, kh, kw) in the "
-                                 f"state dict; it has {', '.join(sorted(state_dict)) or 'nothing'}")
+            present = ", ".join(sorted(state_dict)) or "nothing"
+            raise PlotInputError(f"conv_filters: no 4-D '{layer}.weight' (out, in, kh, kw) in "
+                                 f"the state dict; it has {present}")
         weights.append(np.asarray(w, dtype=np.float32))
-    # a layer with one input channel is drawn as one row, others one row per filter
-    shapes = [(1, w.shape[0]) if w.shape[1] == 1 else (w.shape[0], w.shape[1]) for w in weights]
-    width = max(cols for _, cols in shapes)
-    fig = Figure(figsize=(0.62 * width + 1.6, 0.62 * sum(r for r, _ in shapes) + 0.9
-                          * len(weights)), layout="constrained")
+    width = max(w.shape[0] for w in weights)
+    heights = [w.shape[1] for w in weights]
+    fig = Figure(figsize=(0.55 * width + 1.4, 0.55 * sum(heights) + 0.75 * len(weights) + 0.3),
+                 layout="constrained")
     subfigs = np.atleast_1d(fig.subfigures(len(weights), 1,
-                                           height_ratios=[r + 1.4 for r, _ in shapes]))
-    for subfig, layer, w, (rows, cols) in zip(subfigs, layers, weights, shapes):
+                                           height_ratios=[h + 1.1 for h in heights]))
+    for subfig, layer, w in zip(subfigs, layers, weights):
+        out_ch, in_ch, kh, kw = w.shape
         limit = float(np.abs(w).max()) or 1.0
-        axes = subfig.subplots(rows, width, squeeze=False)
-        tiles = w[:, 0][None] if w.shape[1] == 1 else w
+        axes = subfig.subplots(in_ch, width, squeeze=False, gridspec_kw={"wspace": 0.08,
+                                                                          "hspace": 0.08})
         image = None
-        for r in range(rows):
+        for r in range(in_ch):
             for c in range(width):
                 ax = axes[r, c]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if c >= cols:
+                if c >= out_ch:
                     ax.set_axis_off()
                     continue
-                image = ax.imshow(tiles[r, c], cmap="RdBu_r", vmin=-limit, vmax=limit,
+                image = ax.imshow(w[c, r], cmap="RdBu_r", vmin=-limit, vmax=limit,
                                   interpolation="nearest")
-                if w.shape[1] != 1 and c == 0:
-                    ax.set_ylabel(f"{r}", rotation=0, ha="right", va="center", fontsize=7)
-                if w.shape[1] != 1 and r == 0:
-                    ax.set_title(f"in {c}", fontsize=7)
-                if w.shape[1] == 1:
-                    ax.set_title(f"filter {c}", fontsize=7)
-        out_ch, in_ch, kh, kw = w.shape
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if r == 0:
+                    ax.set_title(str(c), fontsize=7, pad=2)
+                if c == 0 and in_ch > 1:
+                    ax.set_ylabel(f"in {r}", rotation=0, ha="right", va="center", fontsize=7)
         subfig.suptitle(f"{layer}: {out_ch} filters of {in_ch}x{kh}x{kw}"
-                        + ("" if in_ch == 1 else " (rows: filters, columns: input channels)"),
-                        fontsize=9)
-        subfig.colorbar(image, ax=axes, shrink=0.8, aspect=15, pad=0.01)
+                        + (" (columns: filters, rows: the input channel each reads)"
+                           if in_ch > 1 else " (one per column)"), fontsize=9)
+        subfig.colorbar(image, ax=axes, shrink=0.9, aspect=12 * max(in_ch, 1) ** 0.5,
+                        pad=0.01, label="weight")
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
