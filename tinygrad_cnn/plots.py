@@ -250,6 +250,19 @@ def misclassified_grid(images, labels, predicted, confidence, classes, count: in
 
 # ----------------------------------------------------------------------------- filters
 
+def _mosaic(w: np.ndarray, gap: int = 1) -> np.ndarray:
+    """Tiles ``w[c, r]`` of a (out, in, kh, kw) weight laid out as rows ``r`` and columns
+    ``c`` of one image, separated by ``gap`` NaN pixels (one image draws far faster than
+    a hundred small axes)."""
+    out_ch, in_ch, kh, kw = w.shape
+    mosaic = np.full((in_ch * (kh + gap) - gap, out_ch * (kw + gap) - gap), np.nan, np.float32)
+    for r in range(in_ch):
+        for c in range(out_ch):
+            y, x = r * (kh + gap), c * (kw + gap)
+            mosaic[y:y + kh, x:x + kw] = w[c, r]
+    return mosaic
+
+
 def conv_filters(state_dict, layers=("conv1", "conv2"), title: str | None = None):
     """Each convolution's weights as small images: one column per filter (output channel),
     one row per input channel it reads; blue negative, red positive, white zero, with one
@@ -263,6 +276,9 @@ def conv_filters(state_dict, layers=("conv1", "conv2"), title: str | None = None
         Which layers: each needs a ``<layer>.weight`` of shape (out, in, kh, kw).
     """
     Figure = require_matplotlib()
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
     weights = []
     for layer in layers:
         w = state_dict.get(f"{layer}.weight")
@@ -271,37 +287,37 @@ def conv_filters(state_dict, layers=("conv1", "conv2"), title: str | None = None
             raise PlotInputError(f"conv_filters: no 4-D '{layer}.weight' (out, in, kh, kw) in "
                                  f"the state dict; it has {present}")
         weights.append(np.asarray(w, dtype=np.float32))
-    width = max(w.shape[0] for w in weights)
-    heights = [w.shape[1] for w in weights]
-    fig = Figure(figsize=(0.55 * width + 1.4, 0.55 * sum(heights) + 0.75 * len(weights) + 0.3),
+    mosaics = [_mosaic(w) for w in weights]
+    width = max(m.shape[1] for m in mosaics)
+    heights = [m.shape[0] for m in mosaics]
+    scale = 0.105  # inches per weight pixel
+    fig = Figure(figsize=(scale * width + 2.0, scale * sum(heights) + 0.85 * len(weights) + 0.4),
                  layout="constrained")
-    subfigs = np.atleast_1d(fig.subfigures(len(weights), 1,
-                                           height_ratios=[h + 1.1 for h in heights]))
-    for subfig, layer, w in zip(subfigs, layers, weights):
+    axes = np.atleast_1d(fig.subplots(len(weights), 1,
+                                      height_ratios=[h + 8 for h in heights]))
+    for ax, layer, w, mosaic in zip(axes, layers, weights, mosaics):
         out_ch, in_ch, kh, kw = w.shape
         limit = float(np.abs(w).max()) or 1.0
-        axes = subfig.subplots(in_ch, width, squeeze=False, gridspec_kw={"wspace": 0.08,
-                                                                          "hspace": 0.08})
-        image = None
-        for r in range(in_ch):
-            for c in range(width):
-                ax = axes[r, c]
-                if c >= out_ch:
-                    ax.set_axis_off()
-                    continue
-                image = ax.imshow(w[c, r], cmap="RdBu_r", vmin=-limit, vmax=limit,
-                                  interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0:
-                    ax.set_title(str(c), fontsize=7, pad=2)
-                if c == 0 and in_ch > 1:
-                    ax.set_ylabel(f"in {r}", rotation=0, ha="right", va="center", fontsize=7)
-        subfig.suptitle(f"{layer}: {out_ch} filters of {in_ch}x{kh}x{kw}"
-                        + (" (columns: filters, rows: the input channel each reads)"
-                           if in_ch > 1 else " (one per column)"), fontsize=9)
-        subfig.colorbar(image, ax=axes, shrink=0.9, aspect=12 * max(in_ch, 1) ** 0.5,
-                        pad=0.01, label="weight")
+        image = ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit,
+                          interpolation="nearest")
+        frames = [Rectangle((c * (kw + 1) - 0.5, r * (kh + 1) - 0.5), kw, kh)
+                  for r in range(in_ch) for c in range(out_ch)]
+        ax.add_collection(PatchCollection(frames, facecolor="none", edgecolor="#555555",
+                                          linewidth=0.6))
+        ax.set_xlim(-1, width)  # the same pixel scale for every layer
+        ax.set_xticks([c * (kw + 1) + (kw - 1) / 2 for c in range(out_ch)],
+                      [str(c) for c in range(out_ch)], fontsize=7)
+        ax.xaxis.tick_top()
+        ax.set_yticks([r * (kh + 1) + (kh - 1) / 2 for r in range(in_ch)],
+                      [f"in {r}" for r in range(in_ch)] if in_ch > 1 else [""], fontsize=7)
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_title(f"{layer}: {out_ch} filters of {in_ch}x{kh}x{kw}"
+                     + (" (columns: filters, rows: the input channel each reads)"
+                        if in_ch > 1 else " (one per column)"), fontsize=9)
+        fig.colorbar(image, ax=ax, shrink=0.9, pad=0.01, label="weight",
+                     aspect=8 * max(in_ch, 1) ** 0.5)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
