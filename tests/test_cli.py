@@ -144,6 +144,7 @@ def test_diverging_training_exits_non_zero_and_keeps_the_checkpoint(main, tmp_pa
                             "--checkpoint", path, "--force")
     line = one_line_error(err, "train")
     assert status == 1 and "training diverged" in line and "in epoch 1 at batch" in line
+    assert f"{path} was left as it was" in line
     assert "done:" not in out and path.read_bytes() == before
 
 

@@ -118,6 +118,25 @@ def test_check_writable_names_the_problem(tmp_path):
     assert temporaries(tmp_path) == []
 
 
+def test_check_writable_tries_to_create_missing_directories(tmp_path, monkeypatch):
+    # a parent that exists and looks writable, but where directories cannot be made
+    # (as /proc for root): found before training, and nothing is left behind
+    real_mkdir = os.mkdir
+
+    def mkdir(path, *args):
+        if os.path.basename(path) == "deeper":
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        return real_mkdir(path, *args)
+
+    monkeypatch.setattr(fileio.os, "mkdir", mkdir)
+    with pytest.raises(FileNotFoundError) as info:
+        check_writable(tmp_path / "new" / "deeper" / "f.npz", "checkpoint")
+    assert info.value.filename == str(tmp_path / "new" / "deeper" / "f.npz")
+    assert f"cannot create the directory {tmp_path / 'new' / 'deeper'} for the checkpoint" \
+        in str(info.value)
+    assert sorted(os.listdir(tmp_path)) == []
+
+
 def test_check_writable_reports_an_unwritable_directory(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")

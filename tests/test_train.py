@@ -241,8 +241,12 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path, smal
             out=quiet, datasets=small_sets)
     message = str(info.value)
     assert "loss became NaN or infinite in epoch 1 at batch" in message
-    assert "lr 1e+10" in message and "no checkpoint was written" in message
+    assert "lr 1e+10" in message and f"{tmp_path / 'ckpt.npz'} was left as it was" in message
     assert (tmp_path / "ckpt.npz").read_bytes() == good
+    with pytest.raises(train_module.TrainingDiverged, match="no checkpoint was written"):
+        fit(config(tmp_path, epochs=1, lr=1e10, checkpoint=str(tmp_path / "new.npz")),
+            out=quiet, datasets=small_sets)
+    assert not (tmp_path / "new.npz").exists()
 
 
 def test_divergence_names_the_first_bad_batch_and_the_kept_checkpoint(tmp_path, small_sets,

@@ -183,7 +183,8 @@ def check_writable(path, what: str = "file") -> None:
 
     Called before long work (a training run) so that a destination that is a directory,
     sits in a read-only or missing-and-uncreatable directory, fails at once instead of
-    after an hour of computing. Creates nothing (a probe file is removed again).
+    after an hour of computing. Leaves nothing behind: a probe file, and any missing
+    directories made to prove they can be made, are removed again.
 
     Parameters
     ----------
@@ -208,19 +209,30 @@ def check_writable(path, what: str = "file") -> None:
     if not os.path.isdir(existing):
         raise NotADirectoryError(errno.ENOTDIR, f"cannot write the {what}: {existing} is a "
                                  "file, not a directory", shown)
-    if existing != directory:
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise PermissionError(errno.EACCES, f"cannot create the directory {directory} "
-                                  f"for the {what}: {existing} is not writable", shown)
-        return
-    try:  # the real test: ACLs, read-only mounts and root all answer truthfully
-        fd, probe = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(os.path.basename(target)),
+    created = []  # directories made only to prove they can be made; removed again
+    try:
+        if existing != directory:
+            missing, d = [], directory
+            while d != existing:
+                missing.append(d)
+                d = os.path.dirname(d)
+            for d in reversed(missing):
+                os.mkdir(d)
+                created.append(d)
+        # the real test: ACLs, read-only mounts and root all answer truthfully
+        fd, probe = tempfile.mkstemp(dir=directory,
+                                     prefix=_temp_prefix(os.path.basename(target)),
                                      suffix=TEMP_SUFFIX)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
-        raise type(exc)(exc.errno, f"cannot write the {what} into {directory}: "
-                        f"{exc.strerror}", shown) from None
-    os.close(fd)
-    os.unlink(probe)
+        problem = (f"cannot write the {what} into {directory}" if existing == directory
+                   else f"cannot create the directory {directory} for the {what}")
+        raise type(exc)(exc.errno, f"{problem}: {exc.strerror}", shown) from None
+    finally:
+        for d in reversed(created):
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
 
 
 def written_by_us(path) -> bool:

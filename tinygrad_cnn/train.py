@@ -309,10 +309,14 @@ def fit(config: TrainConfig, out=None, progress: bool | None = None, datasets=No
           + (f", random shifts of up to {config.augment} px" if config.augment else "")
           + f", device {config.device}", file=out)
 
+    untouched = (f"{config.checkpoint} was left as it was"
+                 if config.checkpoint and os.path.exists(config.checkpoint)
+                 else "no checkpoint was written")
+
     def diverged(epoch, batch, what):
         kept = (f"the last good checkpoint, {config.checkpoint} (epoch {saved[0]}"
                 + (f", batch {saved[1]}" if saved[1] else "") + "), was kept"
-                if saved else "no checkpoint was written")
+                if saved else untouched)
         return TrainingDiverged(
             f"training diverged: {what} in epoch {epoch + 1} at batch {batch} of "
             f"{len(train_loader)} (lr {config.lr:g} is probably too high); {kept}")
