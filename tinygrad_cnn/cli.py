@@ -241,7 +241,8 @@ def cmd_evaluate(args) -> int:
     data_dir = args.data_dir or (saved.get("data_dir") if dataset == saved["dataset"] else None)
     if dataset == "sample" and (args.data_dir or args.download):
         raise UsageError("--data-dir and --download do not apply to the bundled sample")
-    _, test_set, dataset = load_datasets(dataset, data_dir, saved["normalize"], args.download)
+    _, test_set, dataset = load_datasets(dataset, data_dir, saved["normalize"], args.download,
+                                         train=False)
     device = _device(args.device)
     model = LeNet5(num_classes=len(test_set.classes))
     state = read_checkpoint(args.checkpoint, model=model)

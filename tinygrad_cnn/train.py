@@ -146,8 +146,9 @@ class TrainingDiverged(RuntimeError):
 # ----------------------------------------------------------------------------- set-up
 
 def load_datasets(name: str = "auto", data_dir=None, normalize: bool = True,
-                  download: bool = False):
-    """Return ``(train, test, name)``.
+                  download: bool = False, train: bool = True):
+    """Return ``(train, test, name)``; with ``train=False`` only the test split is read
+    (``train`` is then None).
 
     ``"auto"`` takes MNIST where it is found, else the bundled sample; but when a
     ``data_dir`` is named (or ``download`` asked for) MNIST must be there (or be fetched):
@@ -159,7 +160,7 @@ def load_datasets(name: str = "auto", data_dir=None, normalize: bool = True,
             key = "mnist"
         else:
             try:
-                return (MNIST(train=True, normalize=normalize),
+                return (MNIST(train=True, normalize=normalize) if train else None,
                         MNIST(train=False, normalize=normalize), "mnist")
             except FileNotFoundError:
                 key = "sample"
@@ -167,7 +168,7 @@ def load_datasets(name: str = "auto", data_dir=None, normalize: bool = True,
         if data_dir is not None or download:
             raise ConfigError("the bundled sample is part of the package: --data-dir and "
                               "--download do not apply to --dataset sample")
-        return (MNISTSample(train=True, normalize=normalize),
+        return (MNISTSample(train=True, normalize=normalize) if train else None,
                 MNISTSample(train=False, normalize=normalize), "sample")
     classes = {"mnist": MNIST, "fashion-mnist": FashionMNIST}
     if key not in classes:
@@ -175,8 +176,9 @@ def load_datasets(name: str = "auto", data_dir=None, normalize: bool = True,
             f"unknown dataset {name!r}; choose one of auto, mnist, fashion-mnist, sample"
         )
     cls = classes[key]
-    train = cls(data_dir, train=True, download=download, normalize=normalize)
-    return train, cls(data_dir, train=False, download=download, normalize=normalize), key
+    train_set = cls(data_dir, train=True, download=download, normalize=normalize) \
+        if train else None
+    return train_set, cls(data_dir, train=False, download=download, normalize=normalize), key
 
 
 def make_optimizer(name: str, params, lr: float, momentum: float = 0.9,

@@ -59,7 +59,7 @@ class _Spec:
     mean: float                 # training-set pixel mean and std of the [0, 1] images
     std: float
     system_dirs: tuple[str, ...] = ()
-    hint: str = ""              # extra line for the not-found message
+    hint: str = ""              # extra advice for the not-found message
 
 
 _MNIST = _Spec("mnist", "MNIST", tuple(str(d) for d in range(10)), 0.1307, 0.3081)
@@ -69,7 +69,7 @@ _FASHION = _Spec(
      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
     0.2860, 0.3530,
     system_dirs=("/usr/share/datasets/fashion-mnist",),
-    hint="  - on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist",
+    hint="on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist",
 )
 
 
@@ -184,19 +184,14 @@ def find_split(directory: Path, split: str) -> tuple[Path, Path] | None:
 
 def _not_found_message(cls_name: str, spec: _Spec, split: str, dirs: list[Path],
                        target: Path) -> str:
+    """One line: what was looked for, where, and the ways to get it."""
     img, lbl = SPLIT_FILES[split]
-    looked = "\n".join(f"  - {d}" for d in dirs)
-    lines = [
-        f"{cls_name} {split} files ({img}[.gz], {lbl}[.gz]) not found. Looked in:",
-        looked,
-        "To get them:",
-        f"  - pass download=True (the CLI: --download) to fetch them (11-30 MB) into {target}",
-        "  - or point root= (the CLI: --data-dir) or $TINYGRAD_CNN_DATA at a folder that",
-        f"    holds them, directly or in a '{spec.key}' subfolder",
-    ]
-    if spec.hint:
-        lines.append(spec.hint)
-    return "\n".join(lines)
+    places = ", ".join(str(d) for d in dirs)
+    message = (f"{cls_name} {split} files ({img}[.gz], {lbl}[.gz]) not found in: {places}. "
+               f"Fetch them (11-30 MB) into {target} with download=True (the CLI: "
+               "--download), or point root= (the CLI: --data-dir) or $TINYGRAD_CNN_DATA at "
+               f"a folder that holds them, directly or in a '{spec.key}' subfolder")
+    return message + (f"; {spec.hint}" if spec.hint else "")
 
 
 class _IdxDataset(ArrayDataset):
