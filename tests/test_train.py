@@ -377,7 +377,7 @@ def saved_checkpoint(tmp_path_factory, small_sets):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda s: s.update(epoch="3"), "'epoch' should be a int, found str"),
+    (lambda s: s.update(epoch="3"), "'epoch' should be an integer, found str"),
     (lambda s: s.pop("optimizer"), "field 'optimizer' is missing"),
     (lambda s: s.update(config="{not json"), "'config' is not valid JSON"),
     (lambda s: s.update(config='{"dataset": 3}'), "setting 'dataset'"),

@@ -40,6 +40,7 @@ _FIELDS = {
     "config": (str, "settings (JSON)"),
 }
 _RUNNING = ("loss", "correct", "seen", "seconds")
+_KIND_NAMES = {int: "an integer", str: "a string", dict: "a dict"}
 
 
 def write_checkpoint(path, model, optimizer, scheduler, config, epoch, batch,
@@ -87,7 +88,7 @@ def _check_fields(state, path) -> dict:
         if kind is int and not isinstance(value, bool) and isinstance(value, np.integer):
             value = state[key] = int(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            _fail(path, f"the {what} field '{key}' should be a {kind.__name__}, found "
+            _fail(path, f"the {what} field '{key}' should be {_KIND_NAMES[kind]}, found "
                         f"{type(value).__name__}")
         if kind is int and value < 0:
             _fail(path, f"the {what} field '{key}' is negative ({value})")
