@@ -202,10 +202,18 @@ def test_known_hash_tables_are_complete():
         download_dataset("cifar10", "/nonexistent")
 
 
-def test_cli_download_flag_fetches_into_the_data_dir(server, tmp_path, monkeypatch, capsys):
+def test_cli_download_flag_fetches_into_the_data_dir(server, tmp_path, monkeypatch, capsys,
+                                                     closed_port):
     from tinygrad_cnn.cli import main
 
     base, www, requests = server
+    monkeypatch.setitem(ds.MIRRORS, "mnist", [f"http://127.0.0.1:{closed_port}/"])
+    assert main(["train", "--data-dir", str(tmp_path / "d"), "--download", "--checkpoint",
+                 str(tmp_path / "x.npz")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("tinygrad-cnn train: error: could not download "
+                              "train-images-idx3-ubyte.gz from any mirror: http://127.0.0.1:")
+    assert all(line.startswith("downloading ") for line in err[:-1])
     monkeypatch.setitem(ds.MIRRORS, "mnist", [base])
     monkeypatch.setitem(ds.SHA256, "mnist", publish_fake_mnist(www, n=6))
     monkeypatch.setenv("TINYGRAD_CNN_DATA", str(tmp_path / "elsewhere"))

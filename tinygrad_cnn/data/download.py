@@ -164,11 +164,11 @@ def download_file(urls, dest, sha256: str, timeout: float = 30.0, progress: bool
             failures.append(f"{url}: SHA-256 mismatch ({mismatch})")
         except (OSError, HTTPException, ValueError) as exc:  # URLError, timeouts, bad URLs
             failures.append(f"{url}: {type(exc).__name__}: {exc}")
-    tried = "\n".join(f"  - {line}" for line in failures) or "  (no URLs given)"
+    tried = "; ".join(failures) or "no URLs given"
     if mismatch is not None:
         raise DataFormatError(f"checksum mismatch for {dest.name}: SHA-256 {mismatch}; "
-                              f"nothing was written to {dest}. Tried:\n{tried}")
-    raise DownloadError(f"could not download {dest.name} from any mirror:\n{tried}")
+                              f"nothing was written to {dest}. Tried: {tried}")
+    raise DownloadError(f"could not download {dest.name} from any mirror: {tried}")
 
 
 def download_dataset(name: str, root=None, *, mirrors=None, sha256=None,
