@@ -38,9 +38,9 @@ def accuracy(model: nn.Module, loader: DataLoader) -> float:
     correct = 0
     with tg.no_grad():  # no tape: evaluation needs no gradients
         for images, labels in loader:
-            correct += int((model(images).argmax(axis=1) == labels).numpy().sum())
+            correct = correct + (model(images).argmax(axis=1) == labels).sum()
     model.train()
-    return correct / len(loader.dataset)
+    return correct.item() / len(loader.dataset)  # one read from the device, at the end
 
 
 for epoch in range(1, args.epochs + 1):
@@ -50,7 +50,9 @@ for epoch in range(1, args.epochs + 1):
         optimizer.zero_grad()
         loss.backward()  # walk the tape backwards: every parameter gets its .grad
         optimizer.step()  # move each parameter against its gradient
-        total_loss += loss.item() * len(labels)
+        # summed where the loss lives: loss.item() here would make a GPU wait every step
+        total_loss = total_loss + loss.detach() * len(labels)
+    total_loss = total_loss.item()
     seconds = time.perf_counter() - start
     print(f"epoch {epoch:2d}  loss {total_loss / len(train_set):.4f}  "
           f"test accuracy {100 * accuracy(model, test_loader):.2f}%  "

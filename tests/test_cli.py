@@ -1,4 +1,5 @@
-"""The ``tinygrad-cnn`` command: graph, info, bench and help (train/evaluate: test_train.py)."""
+"""The ``tinygrad-cnn`` command: every expected failure in one line, nothing overwritten
+unasked, graph, info, bench and help (training itself: test_train.py)."""
 
 import os
 import shutil
@@ -13,7 +14,8 @@ def cli(*args, cwd=None, env=None):
                           text=True, timeout=300, cwd=cwd, env=env)
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "graph", "bench", "info"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "graph", "plot", "filters", "bench",
+                                     "info"])
 def test_every_command_has_help(command):
     run = cli(command, "--help")
     assert run.returncode == 0 and "usage: tinygrad-cnn " + command in run.stdout
@@ -59,3 +61,217 @@ def test_bench_prints_throughput():
 def test_no_command_prints_help():
     run = cli()
     assert run.returncode == 2 and "train" in run.stdout
+
+
+# ----------------------------------------------------------------------------- in process
+
+@pytest.fixture
+def main(capsys, tmp_path, monkeypatch):
+    """Run ``tinygrad-cnn ARGS`` in this process; return (status, stdout, stderr)."""
+    from tinygrad_cnn.cli import main as cli_main
+
+    monkeypatch.setenv("TINYGRAD_CNN_DATA", str(tmp_path / "no-data-here"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args):
+        try:
+            status = cli_main([str(a) for a in args])
+        except SystemExit as exc:  # argparse's usage errors
+            status = exc.code
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
+def one_line_error(err, command):
+    """The stderr of an expected failure: exactly one line, no traceback."""
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"tinygrad-cnn {command}: error: "), err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A real one-epoch training checkpoint on 128 sample images."""
+    from tinygrad_cnn.data import ArrayDataset, MNISTSample
+    from tinygrad_cnn.train import TrainConfig, fit
+
+    train, test = MNISTSample(train=True), MNISTSample(train=False)
+    sets = (ArrayDataset(train.images[:128], train.labels[:128], train.classes),
+            ArrayDataset(test.images[:100], test.labels[:100], test.classes))
+    path = tmp_path_factory.mktemp("tiny") / "tiny.npz"
+    fit(TrainConfig(dataset="sample", epochs=1, checkpoint=str(path), normalize=False),
+        out=open(os.devnull, "w"), datasets=sets)
+    return path
+
+
+def test_train_refuses_to_overwrite_another_run(main, tmp_path, tiny_checkpoint):
+    path = tmp_path / "mine.npz"
+    shutil.copy(tiny_checkpoint, path)
+    before = path.read_bytes()
+    status, out, err = main("train", "--epochs", "1", "--checkpoint", path)
+    line = one_line_error(err, "train")
+    assert status == 1 and str(path) in line and "refusing to overwrite a training checkpoint" \
+        in line and "--resume" in line and "--force" in line
+    assert path.read_bytes() == before and "epoch" not in out
+
+
+@pytest.mark.parametrize("args, problem", [
+    (("train", "--checkpoint", "{file}/ckpt.npz"), "is a file, not a directory"),
+    (("train", "--checkpoint", "{dir}"), "is a directory"),
+    (("train", "--log", "{file}/log.jsonl"), "is a file, not a directory"),
+    (("evaluate", "--checkpoint", "{dir}"), "is a directory"),
+    (("graph", "--output", "{file}/g.svg"), "is a file, not a directory"),
+])
+def test_unwritable_paths_fail_at_once_in_one_line(main, tmp_path, args, problem):
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_dir").mkdir()
+    args = [a.format(file=tmp_path / "a_file", dir=tmp_path / "a_dir") for a in args]
+    status, out, err = main(*args)
+    line = one_line_error(err, args[0])
+    assert status == 1 and problem in line and str(tmp_path) in line
+    assert "epoch" not in out
+
+
+def test_diverging_training_exits_non_zero_and_keeps_the_checkpoint(main, tmp_path,
+                                                                    tiny_checkpoint):
+    path = tmp_path / "kept.npz"
+    shutil.copy(tiny_checkpoint, path)
+    before = path.read_bytes()
+    status, out, err = main("train", "--dataset", "sample", "--lr", "1e10", "--epochs", "1",
+                            "--checkpoint", path, "--force")
+    line = one_line_error(err, "train")
+    assert status == 1 and "training diverged" in line and "in epoch 1 at batch" in line
+    assert f"{path} was left as it was" in line
+    assert "done:" not in out and path.read_bytes() == before
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0", "-1"])
+def test_impossible_learning_rates_are_usage_errors(main, value):
+    status, _, err = main("train", "--lr", value)
+    assert status == 2 and "argument --lr: expected a positive finite number" in err
+
+
+def test_a_named_data_dir_must_hold_the_data(main, tmp_path):
+    status, out, err = main("train", "--data-dir", tmp_path / "missing")
+    line = one_line_error(err, "train")
+    assert status == 1 and f"{tmp_path / 'missing'}: the MNIST data directory" in line
+    assert "does not exist" in line and "bundled" not in out
+    (tmp_path / "empty").mkdir()
+    status, out, err = main("train", "--dataset", "fashion-mnist", "--data-dir",
+                            tmp_path / "empty")
+    assert status == 1 and "Traceback" not in err
+    assert f"{tmp_path / 'empty' / 'fashion-mnist'}" in err and "not found" in err
+    status, _, err = main("train", "--dataset", "sample", "--data-dir", tmp_path / "empty")
+    assert status == 2 and "do not apply to --dataset sample" in err
+
+
+def test_zero_image_files_are_refused(main, tmp_path):
+    from test_data import write_fake_set
+
+    write_fake_set(tmp_path / "data", n_train=0)
+    status, _, err = main("train", "--dataset", "mnist", "--data-dir", tmp_path / "data")
+    line = one_line_error(err, "train")
+    assert status == 1 and "train-images-idx3-ubyte: holds no images" in line
+
+
+def test_resume_with_checkpoints_disabled_is_a_usage_error(main):
+    status, _, err = main("train", "--resume", "--checkpoint", "")
+    assert status == 2 and "--resume continues from --checkpoint" in err
+    assert "None" not in err
+
+
+def test_bench_refuses_zero_repeats(main):
+    status, _, err = main("bench", "--repeat", "0")
+    assert status == 2 and "argument --repeat: expected a positive integer" in err
+
+
+def test_evaluate_a_checkpoint_of_another_model(main, tmp_path, tiny_checkpoint):
+    from tinygrad_cnn import serialization
+
+    state = serialization.load(tiny_checkpoint)
+    state["model"]["fc3.weight"] = state["model"]["fc3.weight"][:7]
+    serialization.save(state, tmp_path / "other.npz")
+    status, _, err = main("evaluate", "--checkpoint", tmp_path / "other.npz")
+    line = one_line_error(err, "evaluate")
+    assert status == 1 and str(tmp_path / "other.npz") in line
+    assert "'fc3.weight' is (7, 84), the model needs (10, 84)" in line
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    status, _, err = main("train", "--resume", "--checkpoint", tmp_path / "junk.npz")
+    assert status == 1 and "junk.npz is not a tinygrad_cnn checkpoint" in one_line_error(
+        err, "train")
+
+
+def test_evaluate_a_real_checkpoint(main, tiny_checkpoint):
+    status, out, err = main("evaluate", "--checkpoint", tiny_checkpoint)
+    assert status == 0, err
+    assert "sample test set, 1,000 images, epoch 1" in out and "true \\ predicted" in out
+
+
+def test_ctrl_c_while_loading_data_prints_no_traceback(main, monkeypatch):
+    from tinygrad_cnn import train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "load_datasets", interrupted)
+    status, _, err = main("train", "--epochs", "1")
+    assert status == 130 and "Traceback" not in err
+    assert err.strip() == "tinygrad-cnn train: interrupted"
+
+
+def test_device_errors_are_expected_failures(main, monkeypatch):
+    from tinygrad_cnn import backend, cli
+
+    def no_gpu(args):
+        raise backend.DeviceError("device 'cuda' is not available: no GPU (test)")
+
+    monkeypatch.setattr(cli, "cmd_bench", no_gpu)
+    status, _, err = main("bench")
+    assert status == 1 and one_line_error(err, "bench").endswith("no GPU (test)")
+
+
+def test_unexpected_errors_keep_their_traceback(main, monkeypatch):
+    from tinygrad_cnn import train
+
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(train, "fit", bug)
+    with pytest.raises(ZeroDivisionError):
+        main("train")
+
+
+def test_graph_never_writes_beside_its_output(main, tmp_path):
+    (tmp_path / "g.dot").write_text("my own notes")
+    status, _, err = main("graph", "--output", tmp_path / "g.svg", "--collapse")
+    if shutil.which("dot"):
+        assert status == 0, err
+        assert "<svg" in (tmp_path / "g.svg").read_text()
+    else:
+        assert status == 1 and "Graphviz" in err
+    assert (tmp_path / "g.dot").read_text() == "my own notes"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("g.")) == (
+        ["g.dot", "g.svg"] if shutil.which("dot") else ["g.dot"])
+
+
+def test_graph_refuses_a_foreign_output_but_rewrites_its_own(main, tmp_path):
+    (tmp_path / "g.dot").write_text("digraph mine {}\n")
+    status, _, err = main("graph", "--output", tmp_path / "g.dot")
+    assert status == 1 and "refusing to overwrite the graph" in one_line_error(err, "graph")
+    assert (tmp_path / "g.dot").read_text() == "digraph mine {}\n"
+    assert main("graph", "--output", tmp_path / "g.dot", "--force")[0] == 0
+    assert main("graph", "--output", tmp_path / "g.dot", "--collapse")[0] == 0
+    assert "conv1 (Conv2d)" in (tmp_path / "g.dot").read_text()
+
+
+def test_graph_without_graphviz_keeps_a_foreign_dot_file(tmp_path):
+    (tmp_path / "g.dot").write_text("not ours")
+    env = dict(os.environ, PATH=str(tmp_path))
+    run = cli("graph", "--output", str(tmp_path / "g.svg"), env=env)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "refusing to overwrite the DOT source" in run.stderr
+    assert (tmp_path / "g.dot").read_text() == "not ours"

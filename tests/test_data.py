@@ -3,6 +3,7 @@
 Everything runs on tiny IDX files written into tmp_path; nothing touches the network or $HOME.
 """
 
+import collections
 import gzip
 import re
 from dataclasses import replace
@@ -18,6 +19,7 @@ from tinygrad_cnn.data import (
     DataLoader,
     FashionMNIST,
     MNISTSample,
+    default_collate,
     load_idx,
     search_dirs,
 )
@@ -177,9 +179,28 @@ def test_search_order_root_env_cache(clean_env, monkeypatch):
     write_fake_set(env, n_train=4)
     monkeypatch.setenv("TINYGRAD_CNN_DATA", str(env))
     assert len(MNIST()) == 4
-    assert len(MNIST(root=root)) == 4  # empty root: falls through to the next place
     write_fake_set(root, n_train=5)
     assert len(MNIST(root=root)) == 5
+
+
+def test_a_named_root_is_the_only_place_searched(clean_env, monkeypatch):
+    # The data exist elsewhere (env var and cache), but the user named another directory:
+    # that directory must exist and hold the data; nothing else is quietly used instead.
+    write_fake_set(clean_env / "env", n_train=4)
+    write_fake_set(clean_env / "xdg" / "tinygrad_cnn" / "mnist", n_train=3)
+    monkeypatch.setenv("TINYGRAD_CNN_DATA", str(clean_env / "env"))
+    with pytest.raises(FileNotFoundError) as info:
+        MNIST(root=clean_env / "missing")
+    assert info.value.filename == str(clean_env / "missing")
+    assert "does not exist" in str(info.value)
+    (clean_env / "empty").mkdir()
+    with pytest.raises(FileNotFoundError) as info:
+        MNIST(root=clean_env / "empty")
+    message = str(info.value)
+    assert str(clean_env / "empty" / "mnist") in message
+    assert str(clean_env / "env") not in message and "xdg" not in message
+    assert search_dirs("mnist", clean_env / "r") == [
+        clean_env / "r" / "mnist", clean_env / "r" / "MNIST" / "raw", clean_env / "r"]
 
 
 def test_subfolders_preferred_and_torchvision_layout(clean_env):
@@ -241,18 +262,33 @@ def test_bad_labels_and_image_rank(clean_env):
 def test_not_found_message_lists_places_and_remedies(clean_env, monkeypatch):
     monkeypatch.setenv("TINYGRAD_CNN_DATA", str(clean_env / "envdir"))
     with pytest.raises(FileNotFoundError) as info:
+        FashionMNIST(train=False)
+    message = str(info.value)
+    for place in search_dirs("fashion-mnist"):
+        assert str(place) in message
+    assert str(clean_env / "envdir") in message and str(clean_env / "debian") in message
+    assert "t10k-images-idx3-ubyte" in message
+    for remedy in ("download=True", "--download", "--data-dir", "TINYGRAD_CNN_DATA",
+                   "apt-get install dataset-fashion-mnist"):
+        assert remedy in message
+    (clean_env / "mine").mkdir()
+    with pytest.raises(FileNotFoundError) as info:
         FashionMNIST(root=clean_env / "mine", train=False)
     message = str(info.value)
     for place in search_dirs("fashion-mnist", clean_env / "mine"):
         assert str(place) in message
-    assert str(clean_env / "envdir") in message and str(clean_env / "debian") in message
-    assert "t10k-images-idx3-ubyte" in message
-    for remedy in ("download=True", "--data-dir", "TINYGRAD_CNN_DATA",
-                   "apt-get install dataset-fashion-mnist"):
-        assert remedy in message
+    assert str(clean_env / "envdir") not in message
     with pytest.raises(FileNotFoundError) as info:
         MNIST()
     assert "apt-get" not in str(info.value)
+
+
+def test_files_with_no_images_are_refused(clean_env):
+    d = clean_env / "d"
+    write_fake_set(d, n_train=0)
+    with pytest.raises(ds.DataFormatError, match="train-images-idx3-ubyte.*holds no images"):
+        MNIST(root=d)
+    assert len(MNIST(root=d, train=False)) == 4
 
 
 def test_search_dirs_unknown_name():
@@ -353,17 +389,122 @@ def test_loader_batch_is_a_copy():
     assert data.images.min() == 0
 
 
-def test_loader_uses_getitem_without_arrays():
-    class Pairs:
-        def __len__(self):
-            return 5
+class TorchStyle:
+    """A PyTorch map-style dataset: one (image, label) per integer index, nothing else."""
 
-        def __getitem__(self, idx):
-            idx = np.asarray(idx)
-            return np.ones((len(idx), 2), np.float64), idx.astype(np.int32)
+    def __init__(self, n=5):
+        self.n, self.calls = n, []
 
-    x, y = next(iter(DataLoader(Pairs(), batch_size=3)))
-    assert x.dtype == np.float32 and y.dtype == np.int64 and y.numpy().tolist() == [0, 1, 2]
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        self.calls.append(i)
+        if not isinstance(i, int) or not 0 <= i < self.n:
+            raise IndexError(f"index {i!r}")
+        return np.full((1, 2, 2), i, np.float64), i
+
+
+def test_loader_takes_pytorch_map_style_datasets():
+    data = TorchStyle(5)
+    batches = list(DataLoader(data, batch_size=2))
+    assert [tuple(y.numpy()) for _, y in batches] == [(0, 1), (2, 3), (4,)]
+    x, y = batches[0]
+    assert isinstance(batches[0], tuple) and x.shape == (2, 1, 2, 2)
+    assert x.dtype == np.float32 and y.dtype == np.int64 and not y.requires_grad
+    np.testing.assert_array_equal(x.numpy()[:, 0, 0, 0], [0, 1])
+    assert data.calls == [0, 1, 2, 3, 4] and all(type(i) is int for i in data.calls)
+    assert len(list(DataLoader(data, batch_size=2, drop_last=True))) == 2
+
+
+def test_loader_honours_a_subclass_getitem():
+    class Normalised(ArrayDataset):
+        def __getitem__(self, i):
+            image, label = super().__getitem__(i)
+            return (image - 5.0) / 2.0, label
+
+    data = Normalised(np.full((4, 1, 2, 2), 7.0, np.float32), np.arange(4))
+    x, y = next(iter(DataLoader(data, batch_size=4)))
+    np.testing.assert_array_equal(x.numpy(), np.ones((4, 1, 2, 2), np.float32))
+    assert y.numpy().tolist() == [0, 1, 2, 3]
+
+
+def test_loader_uses_getitems_and_collate_fn():
+    class Batched(TorchStyle):
+        def __getitems__(self, indices):
+            self.batches = getattr(self, "batches", []) + [list(indices)]
+            return [(np.array([i, -i]), i) for i in indices]
+
+    data = Batched(5)
+    loader = DataLoader(data, batch_size=3, shuffle=True, seed=0)
+    seen = sorted(int(v) for _, y in loader for v in y.numpy())
+    assert seen == [0, 1, 2, 3, 4] and data.calls == []  # never one by one
+    assert [len(b) for b in data.batches] == [3, 2]
+
+    def pairs_as_dict(samples):
+        return {"x": np.stack([s[0] for s in samples]), "n": len(samples)}
+
+    batch = next(iter(DataLoader(TorchStyle(3), batch_size=3, collate_fn=pairs_as_dict)))
+    assert batch["n"] == 3 and isinstance(batch["x"], tg.Tensor)
+    assert batch["x"].shape == (3, 1, 2, 2)
+
+
+def test_array_dataset_with_collate_fn_goes_sample_by_sample():
+    seen = []
+
+    def collate(samples):
+        seen.append(len(samples))
+        return default_collate(samples)
+
+    x, y = next(iter(DataLoader(numbered(5), batch_size=4, collate_fn=collate)))
+    assert seen == [4] and y.numpy().tolist() == [0, 1, 2, 3]
+
+
+def test_default_collate_structures():
+    Point = collections.namedtuple("Point", "x y")
+    batch = default_collate([
+        {"image": np.zeros((2, 3), np.uint8), "label": 1, "weight": 0.5, "name": "a",
+         "flag": True, "pair": (np.int16(1), [1.5, 2]), "point": Point(1, 2)},
+        {"image": np.ones((2, 3), np.uint8), "label": 2, "weight": 1.0, "name": "b",
+         "flag": False, "pair": (np.int16(3), [2.5, 4]), "point": Point(3, 4)},
+    ])
+    assert batch["image"].shape == (2, 2, 3) and batch["image"].dtype == np.uint8
+    assert batch["label"].dtype == np.int64 and batch["label"].tolist() == [1, 2]
+    assert batch["weight"].dtype == np.float64 and batch["flag"].dtype == np.bool_
+    assert batch["name"] == ["a", "b"]
+    assert isinstance(batch["pair"], tuple) and batch["pair"][0].dtype == np.int16
+    assert isinstance(batch["pair"][1], list) and batch["pair"][1][1].tolist() == [2, 4]
+    assert batch["point"] == Point(batch["point"].x, batch["point"].y)
+    assert batch["point"].y.tolist() == [2, 4]
+    with pytest.raises(ValueError, match=r"different shapes.*\(2,\).*\(3,\)"):
+        default_collate([np.zeros(2), np.zeros(3)])
+    with pytest.raises(TypeError, match="cannot batch samples of type object"):
+        default_collate([object(), object()])
+
+
+def test_default_collate_agrees_with_pytorch():
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import default_collate as torch_collate
+
+    samples = [(np.full((1, 2), i, np.float32), i, 0.5 * i, {"k": np.int32(i)})
+               for i in range(3)]
+    ours, theirs = default_collate(samples), torch_collate(samples)
+    for a, b in zip((ours[0], ours[1], ours[2], ours[3]["k"]),
+                    (theirs[0], theirs[1], theirs[2], theirs[3]["k"])):
+        assert a.shape == tuple(b.shape) and str(a.dtype) == str(b.dtype).split(".")[-1]
+        np.testing.assert_array_equal(a, b.numpy())
+    assert isinstance(theirs[3]["k"], torch.Tensor)
+
+
+def test_loader_transform_applies_to_collated_pairs():
+    def double(images, labels):
+        return images * 2, labels
+
+    x, _ = next(iter(DataLoader(TorchStyle(2), batch_size=2, transform=double)))
+    np.testing.assert_array_equal(x.numpy()[:, 0, 0, 0], [0, 2])
+    with pytest.raises(TypeError, match="transform= takes"):
+        next(iter(DataLoader(TorchStyle(2), batch_size=2, transform=double,
+                             collate_fn=lambda s: {"x": np.zeros(1)})))
 
 
 @pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError),

@@ -200,3 +200,34 @@ def test_known_hash_tables_are_complete():
         assert len(ds.MIRRORS[key]) >= 2
     with pytest.raises(ValueError, match="unknown dataset"):
         download_dataset("cifar10", "/nonexistent")
+
+
+def test_cli_download_flag_fetches_into_the_data_dir(server, tmp_path, monkeypatch, capsys,
+                                                     closed_port):
+    from tinygrad_cnn.cli import main
+
+    base, www, requests = server
+    monkeypatch.setitem(ds.MIRRORS, "mnist", [f"http://127.0.0.1:{closed_port}/"])
+    assert main(["train", "--data-dir", str(tmp_path / "d"), "--download", "--checkpoint",
+                 str(tmp_path / "x.npz")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("tinygrad-cnn train: error: could not download "
+                              "train-images-idx3-ubyte.gz from any mirror: http://127.0.0.1:")
+    assert all(line.startswith("downloading ") for line in err[:-1])
+    monkeypatch.setitem(ds.MIRRORS, "mnist", [base])
+    monkeypatch.setitem(ds.SHA256, "mnist", publish_fake_mnist(www, n=6))
+    monkeypatch.setenv("TINYGRAD_CNN_DATA", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    data, ckpt = tmp_path / "data", tmp_path / "c.npz"
+    assert main(["train", "--data-dir", str(data), "--epochs", "1", "--batch-size", "3",
+                 "--checkpoint", str(ckpt)]) == 1
+    assert "--download" in capsys.readouterr().err and requests == []
+    assert main(["train", "--data-dir", str(data), "--download", "--epochs", "1",
+                 "--batch-size", "3", "--checkpoint", str(ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert "on MNIST (6 train / 6 test images)" in out and "done:" in out
+    assert sorted(p.name for p in (data / "mnist").iterdir()) == sorted(FILES)
+    assert len(requests) == 4
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--download"]) == 0
+    assert "mnist test set, 6 images" in capsys.readouterr().out
+    assert len(requests) == 4  # already there: nothing fetched again

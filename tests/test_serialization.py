@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tinygrad_cnn as tg
-from tinygrad_cnn import Tensor, backend, optim
+from tinygrad_cnn import Tensor, backend, optim, serialization
 from tinygrad_cnn.models import LeNet5
 from tinygrad_cnn.serialization import MARKER, CheckpointError, load, save
 
@@ -210,3 +210,100 @@ def test_newer_format_version_is_refused(tmp_path):
         np.lib.format.write_array(m, np.array(header))
     with pytest.raises(CheckpointError, match="version 99"):
         load(tmp_path / "v.npz")
+
+
+# ----------------------------------------------------------------------------- crafted archives
+
+def write_members(path, members):
+    """A zip of raw members (name -> bytes), compressed, as an attacker could write it."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+
+
+def npy_bytes(array=None, header_shape=None, dtype="<f4"):
+    """An .npy member whose header may lie about the shape that follows."""
+    import io
+
+    buffer = io.BytesIO()
+    shape = header_shape if header_shape is not None else array.shape
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    if array is not None:
+        buffer.write(np.ascontiguousarray(array, dtype=dtype).tobytes())
+    return buffer.getvalue()
+
+
+def marker(tree):
+    import json
+
+    return npy_bytes(np.array(json.dumps({"format": "tinygrad_cnn", "version": 1,
+                                          "tree": tree})),
+                     dtype=np.array(json.dumps({"format": "tinygrad_cnn", "version": 1,
+                                                "tree": tree})).dtype.str)
+
+
+def test_a_header_claiming_a_huge_array_is_refused_before_allocating(tmp_path, monkeypatch):
+    # 3 GB declared by the .npy header, a few bytes in the member
+    tree = {"dict": [["w", {"array": "w"}]]}
+    path = tmp_path / "crafted.npz"
+    write_members(path, {MARKER + ".npy": marker(tree),
+                         "w.npy": npy_bytes(np.zeros(4), header_shape=(750_000_000,))})
+
+    real_read = np.lib.format.read_array
+
+    def read_only_the_marker(fp, **kwargs):
+        if getattr(fp, "name", None) != MARKER + ".npy":
+            raise AssertionError("an array was read before the archive was validated")
+        return real_read(fp, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "read_array", read_only_the_marker)
+    with pytest.raises(CheckpointError, match=r"crafted.npz.*'w'.*\(750000000,\)"):
+        load(path)
+
+
+def test_members_declaring_more_than_the_limit_are_refused(tmp_path):
+    # an honest but highly compressed member: 4 MB of zeros in a few kB
+    tree = {"dict": [["w", {"array": "w"}]]}
+    path = tmp_path / "bomb.npz"
+    write_members(path, {MARKER + ".npy": marker(tree),
+                         "w.npy": npy_bytes(np.zeros(1_000_000))})
+    assert path.stat().st_size < 50_000
+    with pytest.raises(CheckpointError, match="more than the limit of 1,000,000"):
+        load(path, max_bytes=1_000_000)
+    assert load(path)["w"].shape == (1_000_000,)  # the default limit allows 256 MiB
+    assert serialization.MIN_ARRAY_BYTES_LIMIT == 256 << 20
+
+
+def test_unexpected_and_unnamed_members_are_refused(tmp_path):
+    tree = {"dict": [["w", {"array": "w"}]]}
+    path = tmp_path / "extra.npz"
+    write_members(path, {MARKER + ".npy": marker(tree), "w.npy": npy_bytes(np.zeros(2)),
+                         "stowaway.npy": npy_bytes(np.zeros(2))})
+    with pytest.raises(CheckpointError, match="stowaway"):
+        load(path)
+    write_members(path, {MARKER + ".npy": marker(tree), "w.npy": npy_bytes(np.zeros(2)),
+                         "script.py": b"print('hi')"})
+    with pytest.raises(CheckpointError, match="script.py"):
+        load(path)
+    write_members(path, {MARKER + ".npy": marker(tree)})
+    with pytest.raises(CheckpointError, match="missing entries"):
+        load(path)
+
+
+def test_object_arrays_are_refused_from_the_header(tmp_path):
+    tree = {"dict": [["w", {"array": "w"}]]}
+    path = tmp_path / "objects.npz"
+    write_members(path, {MARKER + ".npy": marker(tree),
+                         "w.npy": npy_bytes(header_shape=(2,), dtype="|O")})
+    with pytest.raises(CheckpointError, match="objects.npz.*Python objects"):
+        load(path)
+
+
+def test_describe_reads_shapes_without_arrays(tmp_path):
+    _, _, ckpt = make_checkpoint()
+    save(ckpt, tmp_path / "c.npz")
+    info = serialization.describe(tmp_path / "c.npz")
+    assert info["model"]["conv1.weight"] == serialization.ArrayInfo((6, 1, 5, 5),
+                                                                    np.dtype(np.float32))
+    assert info["epoch"] == 3 and info["config"]["betas"] == (0.9, 0.999)

@@ -1,8 +1,15 @@
-"""The ``tinygrad-cnn`` command: train, evaluate, graph, bench, info."""
+"""The ``tinygrad-cnn`` command: train, evaluate, graph, plot, filters, bench, info.
+
+Expected failures (files, data, checkpoints, devices, settings) end in one line naming the
+file or setting and exit status 1 (2 for usage errors, as argparse does); anything else is
+a bug and keeps its traceback. Every file a command writes is checked before the long work
+starts, and no command replaces a file it did not write unless given ``--force``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sys
@@ -14,14 +21,71 @@ from . import __version__, backend
 DEFAULT_CHECKPOINT = os.path.join("checkpoints", "lenet5.npz")
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="auto",
+class UsageError(Exception):
+    """Arguments that do not go together; reported like argparse's errors (status 2)."""
+
+
+# ----------------------------------------------------------------------------- argument types
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+# ----------------------------------------------------------------------------- the parser
+
+def _add_data_args(p: argparse.ArgumentParser, dataset_default="auto", dataset_help=None):
+    p.add_argument("--dataset", default=dataset_default,
                    choices=["auto", "mnist", "fashion-mnist", "sample"],
-                   help="auto: MNIST where it is found, else the bundled sample (default)")
+                   help=dataset_help or "auto: MNIST where it is found, else the bundled "
+                   "sample (default)")
     p.add_argument("--data-dir", default=None,
-                   help="folder holding the IDX files (also $TINYGRAD_CNN_DATA)")
+                   help="folder holding the IDX files (also $TINYGRAD_CNN_DATA); when given, "
+                   "the data must be there")
+    p.add_argument("--download", action="store_true",
+                   help="fetch MNIST / Fashion-MNIST (SHA-256 checked) when not found")
     p.add_argument("--device", default=None, choices=["cpu", "cuda", "gpu"],
                    help="default: $TINYGRAD_CNN_DEVICE, else cpu")
+
+
+def _add_force(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--force", action="store_true",
+                   help=f"replace {what} even if tinygrad-cnn did not write it")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,37 +99,45 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train LeNet-5; with no arguments, on MNIST where it is "
                        "present, else on the bundled sample.")
     _add_data_args(p)
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--epochs", type=_positive_int, default=None,
                    help="default: 20 on the sample, 10 on MNIST / Fashion-MNIST")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--lr", type=_positive_float, default=None,
                    help="default: 2e-3 (adam) on the sample, 0.01 (sgd) on the full datasets")
     p.add_argument("--optimizer", choices=["sgd", "adam"], default=None,
                    help="default: adam on the sample, sgd on the full datasets")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--momentum", type=_non_negative_float, default=0.9,
+                   help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=_non_negative_float, default=0.0)
     p.add_argument("--schedule", choices=["cosine", "constant"], default=None,
                    help="learning-rate schedule (default: cosine on the sample, else constant)")
-    p.add_argument("--augment", type=int, default=None, metavar="PIXELS",
+    p.add_argument("--augment", type=_non_negative_int, default=None, metavar="PIXELS",
                    help="random shifts of up to PIXELS (default: 2 on the sample, else 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT,
                    help=f"written after every epoch (default {DEFAULT_CHECKPOINT}); "
                    "'' to disable")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    p.add_argument("--log", default=None, help="append per-epoch metrics as JSON lines here")
+    p.add_argument("--force", action="store_true",
+                   help="start afresh even if --checkpoint holds another run, replacing it")
+    p.add_argument("--log", default=None,
+                   help="append per-epoch metrics as JSON lines here (see: tinygrad-cnn plot)")
     p.add_argument("--no-normalize", dest="normalize", action="store_false",
                    help="feed raw [0, 1] pixels instead of mean/std normalised ones")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, parser=p)
 
     p = sub.add_parser("evaluate", help="accuracy and confusion matrix of a checkpoint")
     p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT)
-    p.add_argument("--dataset", default=None,
-                   choices=["auto", "mnist", "fashion-mnist", "sample"],
-                   help="default: the dataset the checkpoint was trained on")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--device", default=None, choices=["cpu", "cuda", "gpu"])
-    p.set_defaults(func=cmd_evaluate)
+    _add_data_args(p, dataset_default=None,
+                   dataset_help="default: the dataset the checkpoint was trained on")
+    p.add_argument("--confusion", default=None, metavar="PICTURE",
+                   help="also draw the confusion matrix into this .png/.svg/.pdf")
+    p.add_argument("--misclassified", default=None, metavar="PICTURE",
+                   help="also draw the most confident mistakes into this .png/.svg/.pdf")
+    p.add_argument("--count", type=_positive_int, default=24,
+                   help="mistakes shown by --misclassified (default 24)")
+    _add_force(p, "the pictures")
+    p.set_defaults(func=cmd_evaluate, parser=p)
 
     p = sub.add_parser("graph", help="draw one training step's computation graph")
     p.add_argument("--model", default="lenet5", choices=["lenet5"])
@@ -75,33 +147,65 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collapse", action="store_true", help="one box per layer")
     p.add_argument("--grads", action="store_true",
                    help="run backward and show gradient statistics per tensor")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.set_defaults(func=cmd_graph)
+    p.add_argument("--batch-size", type=_positive_int, default=8)
+    _add_force(p, "the output")
+    p.set_defaults(func=cmd_graph, parser=p)
+
+    p = sub.add_parser("plot", help="learning curves from a train --log file",
+                       description="Draw loss and accuracy per epoch, training and test, "
+                       "from the JSON lines that train --log wrote.")
+    p.add_argument("metrics", help="the --log file of tinygrad-cnn train")
+    p.add_argument("-o", "--output", default="learning_curves.png",
+                   help="picture to write, .png/.svg/.pdf (default learning_curves.png)")
+    p.add_argument("--run", type=int, default=-1,
+                   help="which run of the file, when it holds several (1 = first, "
+                   "default: the last)")
+    _add_force(p, "the output")
+    p.set_defaults(func=cmd_plot, parser=p)
+
+    p = sub.add_parser("filters", help="draw the convolution filters of a checkpoint")
+    p.add_argument("checkpoint", nargs="?", default=DEFAULT_CHECKPOINT,
+                   help=f"a training checkpoint or a saved state dict (default "
+                   f"{DEFAULT_CHECKPOINT})")
+    p.add_argument("-o", "--output", default="filters.png",
+                   help="picture to write, .png/.svg/.pdf (default filters.png)")
+    _add_force(p, "the output")
+    p.set_defaults(func=cmd_filters, parser=p)
 
     p = sub.add_parser("bench", help="LeNet-5 training-step throughput against PyTorch")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--repeat", type=int, default=50)
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--repeat", type=_positive_int, default=50)
     p.add_argument("--device", default=None, choices=["cpu", "cuda", "gpu"])
-    p.set_defaults(func=cmd_bench)
+    p.set_defaults(func=cmd_bench, parser=p)
 
     p = sub.add_parser("info", help="versions, default device and CUDA status")
-    p.set_defaults(func=cmd_info)
+    p.set_defaults(func=cmd_info, parser=p)
     return parser
+
+
+# ----------------------------------------------------------------------------- commands
+
+def _device(name):
+    return backend.parse_device(name) if name else backend.default_device()
 
 
 def cmd_train(args) -> int:
     from .train import TrainConfig, TrainingInterrupted, fit
 
+    if args.resume and not args.checkpoint:
+        raise UsageError("--resume continues from --checkpoint, but --checkpoint '' "
+                         "disables checkpoints; name the checkpoint to resume")
+    if args.dataset == "sample" and (args.data_dir or args.download):
+        raise UsageError("--data-dir and --download do not apply to --dataset sample (it is "
+                         "bundled with the package)")
     checkpoint = args.checkpoint or None
-    if checkpoint:
-        os.makedirs(os.path.dirname(os.path.abspath(checkpoint)), exist_ok=True)
     config = TrainConfig(
         dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
         augment=args.augment, seed=args.seed,
         device=args.device, normalize=args.normalize, checkpoint=checkpoint,
-        resume=args.resume, log=args.log,
+        resume=args.resume, log=args.log, force=args.force, download=args.download,
     )
     try:
         _, history = fit(config)
@@ -122,22 +226,48 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .data import DataLoader
     from .models import LeNet5
-    from .train import evaluate, load_datasets, read_checkpoint
+    from .train import evaluate, inspect_checkpoint, load_datasets, read_checkpoint
 
-    state = read_checkpoint(args.checkpoint)
-    saved = state["config"]
+    pictures = [(path, what) for path, what in ((args.confusion, "--confusion picture"),
+                                                (args.misclassified, "--misclassified picture"))
+                if path]
+    if pictures:
+        from .plots import check_picture_path
+
+        for path, what in pictures:
+            check_picture_path(path, args.force, what)
+    saved = inspect_checkpoint(args.checkpoint)["config"]
     dataset = args.dataset or saved["dataset"]
-    _, test_set, dataset = load_datasets(dataset, args.data_dir or saved.get("data_dir"),
-                                         saved.get("normalize", True))
-    device = backend.parse_device(args.device) if args.device else backend.DEFAULT_DEVICE
+    data_dir = args.data_dir or (saved.get("data_dir") if dataset == saved["dataset"] else None)
+    if dataset == "sample" and (args.data_dir or args.download):
+        raise UsageError("--data-dir and --download do not apply to the bundled sample")
+    _, test_set, dataset = load_datasets(dataset, data_dir, saved["normalize"], args.download,
+                                         train=False)
+    device = _device(args.device)
     model = LeNet5(num_classes=len(test_set.classes))
+    state = read_checkpoint(args.checkpoint, model=model)
     model.load_state_dict(state["model"])
     model.to(device)
-    result = evaluate(model, DataLoader(test_set, 1000, device=device))
+    result = evaluate(model, DataLoader(test_set, 1000, device=device),
+                      predictions=args.misclassified is not None)
     print(f"{args.checkpoint}: {dataset} test set, {len(test_set):,} images, "
           f"epoch {state['epoch']}")
     print(f"accuracy {100 * result['accuracy']:.2f}%  loss {result['loss']:.4f}")
     print(format_confusion(result["confusion"], test_set.classes))
+    if args.confusion:
+        from .plots import confusion_matrix, save_figure
+
+        figure = confusion_matrix(result["confusion"], test_set.classes,
+                                  title=f"{dataset} test set, epoch {state['epoch']}: "
+                                  f"{100 * result['accuracy']:.2f}% correct")
+        print(f"wrote {save_figure(figure, args.confusion, args.force, '--confusion picture')}")
+    if args.misclassified:
+        from .plots import misclassified_grid, save_figure
+
+        figure = misclassified_grid(test_set.images, test_set.labels, result["predicted"],
+                                    result["confidence"], test_set.classes, count=args.count)
+        path = save_figure(figure, args.misclassified, args.force, "--misclassified picture")
+        print(f"wrote {path}")
     return 0
 
 
@@ -152,25 +282,89 @@ def format_confusion(confusion: np.ndarray, classes) -> str:
     return "\n".join(lines)
 
 
-def cmd_graph(args) -> int:
-    from . import viz
+_GRAPHVIZ_HINT = ("apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS) "
+                  "or conda install graphviz")
 
+
+def cmd_graph(args) -> int:
+    import graphviz
+
+    from . import viz
+    from .fileio import check_output, write_output
+
+    stem, suffix = os.path.splitext(args.output)
+    suffix = suffix.lstrip(".").lower()
+    known = ("svg", "png", "pdf", "dot")
+    fmt = args.format or (suffix if suffix in known else "svg")
+    if suffix in known and suffix != fmt:
+        raise UsageError(f"--output {args.output} ends in .{suffix} but --format is {fmt}")
+    path = args.output if suffix == fmt else f"{args.output}.{fmt}"
+    stem = stem if suffix == fmt else args.output
+    check_output(path, args.force, "graph")
     dot = viz.draw_training_step(args.model, batch_size=args.batch_size,
                                  collapse=args.collapse, grads=args.grads)
-    try:
-        path = viz.render(dot, args.output, format=args.format)
-    except viz.GraphvizNotFoundError as exc:
-        print(f"tinygrad-cnn graph: {exc}", file=sys.stderr)
-        return 1
+    source = dot.source.encode("utf-8")
+    if fmt == "dot":
+        write_output(path, source, "dot", args.force, "graph")
+    else:
+        try:
+            picture = dot.pipe(format=fmt)
+        except graphviz.ExecutableNotFound:
+            dot_path = f"{stem}.dot"
+            write_output(dot_path, source, "dot", args.force, "DOT source")
+            print(f"tinygrad-cnn graph: cannot render {path}: the Graphviz 'dot' program is "
+                  f"not installed or not on PATH; install it with {_GRAPHVIZ_HINT}. The DOT "
+                  f"source was written to {dot_path}; render it later with: "
+                  f"dot -T{fmt} {dot_path} -o {path}", file=sys.stderr)
+            return 1
+        write_output(path, picture, fmt, args.force, "graph")
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .plots import check_picture_path, learning_curves, read_metrics, save_figure
+
+    check_picture_path(args.output, args.force)
+    runs = read_metrics(args.metrics)
+    if not (-len(runs) <= args.run <= len(runs)) or args.run == 0:
+        raise UsageError(f"--run {args.run}: {args.metrics} holds {len(runs)} run(s); "
+                         f"choose 1 to {len(runs)}")
+    run = runs[args.run - 1 if args.run > 0 else args.run]
+    number = args.run if args.run > 0 else len(runs) + 1 + args.run
+    title = os.path.basename(args.metrics) + (f", run {number} of {len(runs)}"
+                                              if len(runs) > 1 else "")
+    path = save_figure(learning_curves(run, title=title), args.output, args.force)
+    print(f"wrote {path} ({len(run)} epochs" + (f"; run {number} of {len(runs)} in "
+                                               f"{args.metrics}, choose with --run)"
+                                               if len(runs) > 1 else ")"))
+    return 0
+
+
+def cmd_filters(args) -> int:
+    from .plots import PlotInputError, check_picture_path, conv_filters, save_figure
+    from .serialization import CheckpointError, load
+
+    check_picture_path(args.output, args.force)
+    state = load(args.checkpoint)
+    title = os.path.basename(args.checkpoint)
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        title += f", epoch {state.get('epoch')}"
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{args.checkpoint}: holds no state dict to take filters from")
+    try:
+        figure = conv_filters(state, title=title)
+    except PlotInputError as exc:
+        raise CheckpointError(f"{args.checkpoint}: {exc}") from None
+    print(f"wrote {save_figure(figure, args.output, args.force)}")
     return 0
 
 
 def cmd_bench(args) -> int:
     from .benchmark import run
 
-    device = backend.parse_device(args.device) if args.device else backend.DEFAULT_DEVICE
-    run(batch_size=args.batch_size, repeat=args.repeat, device=device)
+    run(batch_size=args.batch_size, repeat=args.repeat, device=_device(args.device))
     return 0
 
 
@@ -191,16 +385,42 @@ def cmd_info(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- the boundary
+
+def _expected_errors() -> tuple:
+    """The failures a user can cause and fix: reported in one line, never a traceback."""
+    from .data import DataFormatError
+    from .plots import MissingDependencyError, PlotInputError
+    from .serialization import CheckpointError
+    from .train import ConfigError, TrainingDiverged
+
+    return (OSError, CheckpointError, DataFormatError, ConfigError, TrainingDiverged,
+            MissingDependencyError, PlotInputError, backend.DeviceError)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One message for an expected error; OSErrors as ``file: problem``."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    prefix = f"tinygrad-cnn {args.command}"
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, backend.DeviceError) as exc:
-        print(f"tinygrad-cnn {args.command}: error: {exc}", file=sys.stderr)
+    except UsageError as exc:
+        args.parser.error(str(exc))  # usage and message on stderr, exit status 2
+    except KeyboardInterrupt:
+        print(f"\n{prefix}: interrupted", file=sys.stderr)
+        return 130
+    except _expected_errors() as exc:
+        print(f"{prefix}: error: {describe_error(exc)}", file=sys.stderr)
         return 1
 
 

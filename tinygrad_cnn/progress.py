@@ -1,70 +1,50 @@
-"""A dependency-free progress bar for long loops (training epochs, evaluation)."""
+"""Progress bars for long work (training epochs, evaluation, downloads): tqdm's.
+
+``tqdm.auto`` draws a widget in Jupyter and a text bar on a terminal. Anywhere else (a log
+file, CI output, a pipe) no bar is drawn at all, so logs get the one-line summaries the
+caller prints instead of hundreds of carriage returns.
+"""
 
 from __future__ import annotations
 
 import sys
-import time
+
+from tqdm.auto import tqdm
+
+__all__ = ["progress_bar", "shows_progress"]
 
 
-class ProgressBar:
-    """``[#####.....] 31/63 loss 0.412 acc 87.5% 9,120 img/s`` redrawn in place.
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel, where ``tqdm.auto`` picked the widget bar."""
+    return any(kind.__module__ == "tqdm.notebook" for kind in tqdm.__mro__)
 
-    Drawn only on a terminal (or when ``enabled=True``): logs and CI output get the
-    one-line summaries the caller prints instead of hundreds of carriage returns.
-    Redraws at most every ``interval`` seconds so the bar never costs training time.
+
+def shows_progress(enabled: bool | None = None, stream=None) -> bool:
+    """Whether to draw a bar: ``enabled`` when given, else on a terminal or in a notebook."""
+    if enabled is not None:
+        return bool(enabled)
+    stream = sys.stderr if stream is None else stream
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        tty = False
+    return tty or _in_notebook()
+
+
+def progress_bar(total: int, desc: str = "", enabled: bool | None = None, initial: int = 0,
+                 unit: str = "batch", **kwargs) -> tqdm:
+    """A tqdm bar over ``total`` steps, removed when closed so a summary line can follow.
+
+    Parameters
+    ----------
+    total : int
+    desc : str
+        Shown before the bar (``"epoch 3/10"``).
+    enabled : bool, optional
+        Force the bar on or off; default: :func:`shows_progress`.
+    initial : int
+        Steps already done (a resumed epoch).
     """
-
-    def __init__(self, total: int, desc: str = "", stream=None, enabled: bool | None = None,
-                 width: int = 24, interval: float = 0.1):
-        self.total = max(int(total), 1)
-        self.desc = desc
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.width = width
-        self.interval = interval
-        self.count = 0
-        self.postfix = ""
-        self._last_draw = 0.0
-        self._drawn = False
-
-    def update(self, n: int = 1, **postfix) -> None:
-        self.count = min(self.count + n, self.total)
-        if postfix:
-            self.postfix = "  ".join(_format(k, v) for k, v in postfix.items())
-        now = time.perf_counter()
-        if self.enabled and (now - self._last_draw >= self.interval or self.count == self.total):
-            self._last_draw = now
-            self._draw()
-
-    def _draw(self) -> None:
-        filled = self.width * self.count // self.total
-        bar = "#" * filled + "." * (self.width - filled)
-        text = f"\r{self.desc} [{bar}] {self.count}/{self.total}  {self.postfix}"
-        self.stream.write(text.ljust(getattr(self, "_last_len", 0)))
-        self._last_len = len(text)
-        self.stream.flush()
-        self._drawn = True
-
-    def close(self) -> None:
-        """Erase the bar so the caller's summary line takes its place."""
-        if self._drawn:
-            self.stream.write("\r" + " " * getattr(self, "_last_len", 0) + "\r")
-            self.stream.flush()
-            self._drawn = False
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-
-def _format(key: str, value) -> str:
-    if key == "acc":
-        return f"acc {100 * value:.1f}%"
-    if key == "img_s":
-        return f"{value:,.0f} img/s"
-    if isinstance(value, float):
-        return f"{key} {value:.4f}"
-    return f"{key} {value}"
+    kwargs.setdefault("mininterval", 0.5)
+    return tqdm(total=total, desc=desc, initial=initial, unit=unit, leave=False,
+                disable=not shows_progress(enabled), dynamic_ncols=True, **kwargs)

@@ -18,9 +18,11 @@ previous checkpoint intact.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import zipfile
+from typing import NamedTuple
 
 import numpy as np
 
@@ -96,6 +98,8 @@ def _decode(node, arrays: dict, path: str):
         raise CheckpointError(f"{path}: malformed structure entry {node!r:.80}")
     if "array" in node:
         array = arrays[node["array"]]
+        if isinstance(array, ArrayInfo):
+            return array
         return array[()] if node.get("scalar") else array
     if "value" in node:
         return node["value"]
@@ -146,20 +150,159 @@ def save(obj, path) -> None:
 
 # ----------------------------------------------------------------------------- reading
 
-def load(path):
-    """Read a file written by :func:`save`; arrays come back as NumPy arrays.
+#: Largest structure header read (the JSON tree: names, numbers, RNG states).
+MAX_HEADER_BYTES = 16 << 20
+#: Arrays may always add up to this much; more only when the file itself is that large.
+MIN_ARRAY_BYTES_LIMIT = 256 << 20
+#: ... or up to this many times the file's size (a stored, uncompressed archive is 1x).
+MAX_EXPANSION = 16
 
-    Raises
-    ------
-    FileNotFoundError
-        ``path`` does not exist.
-    CheckpointError (a ValueError)
-        The file is not an ``.npz`` archive, is truncated or corrupt, lacks the
-        ``__tinygrad_cnn__`` marker (written by something else), or has a newer version.
+
+class ArrayInfo(NamedTuple):
+    """What an array member's ``.npy`` header declares, read without reading the array."""
+
+    shape: tuple
+    dtype: np.dtype
+
+
+def _read_npy_header(member, where: str):
+    """``(shape, dtype, header length)`` from an open ``.npy`` stream, data left unread."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+    else:
+        raise CheckpointError(f"{where}: unsupported .npy format version {version}")
+    if dtype.hasobject:
+        raise CheckpointError(f"{where}: arrays of Python objects (dtype {dtype}) would need "
+                              "pickle; refusing to read them")
+    return tuple(shape), dtype, member.tell()
+
+
+class _Archive:
+    """A checkpoint's zip archive, its structure validated before any array is read.
+
+    Every member must be an ``.npy`` file named in the structure header, every name in the
+    header must exist, each member's declared size must match what its ``.npy`` header
+    says its array holds, and the arrays together must stay under ``max_bytes``. So a
+    crafted file is refused before it can make us allocate gigabytes.
     """
+
+    def __init__(self, path: str, max_bytes: int | None):
+        self.path = path
+        self.zip = zipfile.ZipFile(path)
+        infos = self.zip.infolist()
+        names = [info.filename for info in infos]
+        if len(set(names)) != len(names):
+            raise CheckpointError(f"{path} is corrupt: duplicate member names in the archive")
+        self.members = {}
+        for info in infos:
+            if not info.filename.endswith(".npy") or info.is_dir():
+                raise CheckpointError(f"{path}: unexpected member {info.filename!r} (a "
+                                      "checkpoint holds only .npy members)")
+            self.members[info.filename[:-4]] = info
+        if MARKER not in self.members:
+            raise CheckpointError(
+                f"{path} is an .npz archive but not a tinygrad_cnn checkpoint: it has no "
+                f"'{MARKER}' entry (it was not written by tinygrad_cnn.save)"
+            )
+        file_size = os.path.getsize(path)
+        self.limit = (max_bytes if max_bytes is not None
+                      else max(MIN_ARRAY_BYTES_LIMIT, MAX_EXPANSION * file_size))
+        declared = sum(info.file_size for info in infos)
+        if declared > self.limit:
+            raise CheckpointError(
+                f"{path}: its members declare {declared:,} bytes, more than the limit of "
+                f"{self.limit:,} for a {file_size:,}-byte file (pass max_bytes= to load a "
+                "larger one you trust)"
+            )
+        marker = self.members[MARKER]
+        if marker.file_size > MAX_HEADER_BYTES:
+            raise CheckpointError(f"{path}: the '{MARKER}' entry is {marker.file_size:,} "
+                                  f"bytes, more than the {MAX_HEADER_BYTES:,} allowed")
+        self.header = self._header()
+        self.infos = {}
+        for name, info in self.members.items():
+            if name != MARKER:
+                self.infos[name] = self._array_info(name, info)
+
+    def _header(self) -> dict:
+        with self.zip.open(self.members[MARKER]) as member:
+            text = np.lib.format.read_array(member, allow_pickle=False)
+        if text.shape != () or text.dtype.kind != "U":
+            raise CheckpointError(f"{self.path}: the '{MARKER}' entry is not a text header")
+        header = json.loads(str(text[()]))
+        if not isinstance(header, dict) or header.get("format") != "tinygrad_cnn":
+            raise CheckpointError(f"{self.path}: the '{MARKER}' entry is not a tinygrad_cnn "
+                                  "header")
+        version = header.get("version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{self.path} has format version {version!r}; this tinygrad_cnn reads up to "
+                f"{FORMAT_VERSION} (upgrade tinygrad_cnn)"
+            )
+        if "tree" not in header:
+            raise CheckpointError(f"{self.path}: the '{MARKER}' header has no structure tree")
+        return header
+
+    def _array_info(self, name: str, info: zipfile.ZipInfo) -> ArrayInfo:
+        where = f"{self.path}: member '{name}'"
+        with self.zip.open(info) as member:
+            shape, dtype, header_length = _read_npy_header(member, where)
+        if any(not isinstance(d, int) or d < 0 for d in shape):
+            raise CheckpointError(f"{where}: invalid shape {shape}")
+        count = 1
+        for d in shape:
+            count *= d
+        expected = header_length + count * dtype.itemsize
+        if expected != info.file_size:
+            raise CheckpointError(
+                f"{where} is corrupt: its header declares a {dtype} array of shape {shape} "
+                f"({count * dtype.itemsize:,} bytes) but the member holds "
+                f"{info.file_size - header_length:,} bytes of data"
+            )
+        return ArrayInfo(shape, dtype)
+
+    def read(self, name: str) -> np.ndarray:
+        with self.zip.open(self.members[name]) as member:
+            return np.lib.format.read_array(member, allow_pickle=False)
+
+    def referenced(self) -> set:
+        """Names of the array members the structure tree points at."""
+        names, stack = set(), [self.header["tree"]]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                if isinstance(node.get("array"), str):
+                    names.add(node["array"])
+                for key in ("dict", "list", "tuple"):
+                    value = node.get(key)
+                    if isinstance(value, list):
+                        stack.extend(v[1] if key == "dict" and isinstance(v, list)
+                                     and len(v) == 2 else v for v in value)
+        return names
+
+    def check_names(self) -> None:
+        referenced, present = self.referenced(), set(self.infos)
+        if referenced - present:
+            missing = ", ".join(sorted(referenced - present)[:5])
+            raise CheckpointError(f"{self.path} is corrupt: its structure refers to missing "
+                                  f"entries ({missing})")
+        if present - referenced:
+            extra = ", ".join(sorted(present - referenced)[:5])
+            raise CheckpointError(f"{self.path}: unexpected members not named in its "
+                                  f"structure ({extra})")
+
+
+def _open(path, max_bytes, use):
+    """Open and validate ``path``, then ``use(archive)``; every failure a CheckpointError
+    (or FileNotFoundError / IsADirectoryError) naming the file."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
+        raise FileNotFoundError(errno.ENOENT, "checkpoint file not found", path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a checkpoint file", path)
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic not in _ZIP_MAGIC:
@@ -167,33 +310,58 @@ def load(path):
             f"{path} is not a tinygrad_cnn checkpoint: not an .npz (zip) archive"
         )
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            if MARKER not in names:
-                raise CheckpointError(
-                    f"{path} is an .npz archive but not a tinygrad_cnn checkpoint: it has no "
-                    f"'{MARKER}' entry (it was not written by tinygrad_cnn.save)"
-                )
-            header = json.loads(str(archive[MARKER][()]))
-            arrays = {name: archive[name] for name in names if name != MARKER}
+        archive = _Archive(path, max_bytes)
+        try:
+            archive.check_names()
+            return use(archive)
+        finally:
+            archive.zip.close()
     except CheckpointError:
         raise
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise CheckpointError(f"{path} is corrupt: its structure refers to missing or "
+                              f"malformed entries ({type(exc).__name__}: {exc})") from exc
     except Exception as exc:  # zipfile, zlib, npy-format and JSON errors alike
         raise CheckpointError(
             f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})"
         ) from exc
-    if not isinstance(header, dict) or header.get("format") != "tinygrad_cnn":
-        raise CheckpointError(f"{path}: the '{MARKER}' entry is not a tinygrad_cnn header")
-    version = header.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has format version {version!r}; this tinygrad_cnn reads up to "
-            f"{FORMAT_VERSION} (upgrade tinygrad_cnn)"
-        )
-    try:
-        return _decode(header["tree"], arrays, path)
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, CheckpointError):
-            raise
-        raise CheckpointError(f"{path} is corrupt: its structure refers to missing or "
-                              f"malformed entries ({type(exc).__name__}: {exc})") from exc
+
+
+def load(path, max_bytes: int | None = None):
+    """Read a file written by :func:`save`; arrays come back as NumPy arrays.
+
+    The archive's structure is checked before any array is read: member names against the
+    structure header, each member's size against its ``.npy`` header (shape and dtype),
+    and the total against a limit, so a crafted file cannot make ``load`` allocate more
+    than the limit.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    max_bytes : int, optional
+        Largest total size of the arrays accepted. Default: 256 MiB, or 16 times the
+        file's size when that is more (a file written by :func:`save` is not compressed,
+        so its arrays are never larger than the file).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    CheckpointError (a ValueError)
+        The file is not an ``.npz`` archive, is truncated or corrupt, lacks the
+        ``__tinygrad_cnn__`` marker (written by something else), has a newer version,
+        or declares more data than the limit.
+    """
+    def read(archive):
+        arrays = {name: archive.read(name) for name in archive.infos}
+        return _decode(archive.header["tree"], arrays, archive.path)
+
+    return _open(path, max_bytes, read)
+
+
+def describe(path, max_bytes: int | None = None):
+    """The structure :func:`load` would return, with every array replaced by its
+    :class:`ArrayInfo` (shape and dtype from the ``.npy`` header), without reading any
+    array. Validates exactly as :func:`load` does."""
+    return _open(path, max_bytes,
+                 lambda archive: _decode(archive.header["tree"], archive.infos, archive.path))

@@ -4,13 +4,22 @@ Epochs of SGD-momentum or Adam with loss, accuracy and images/s; evaluation unde
 ``no_grad`` in ``eval()`` mode; a checkpoint after every epoch (and on Ctrl-C) holding
 model, optimizer, position and RNG state, so that a resumed run ends with exactly the
 weights of an uninterrupted one.
+
+The loop never waits on the device inside a step: the loss sum, the count of correct
+predictions and the first batch whose loss was not finite accumulate as device arrays,
+read in one transfer when the progress display is refreshed (every
+:data:`READ_INTERVAL` seconds) and at the end of the epoch. A loss that stopped being
+finite ends training with :class:`TrainingDiverged`, and weights that are not finite are
+never written over a checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import itertools
 import json
+import math
 import os
 import signal
 import sys
@@ -20,13 +29,28 @@ import numpy as np
 
 from . import backend, optim
 from .autograd import no_grad
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    describe_checkpoint,
+    inspect_checkpoint,
+    read_checkpoint,
+    write_checkpoint,
+)
 from .data import MNIST, DataLoader, FashionMNIST, MNISTSample, RandomShift
+from .fileio import check_writable
+from .metrics import DeviceTally, evaluate, read_to_host
 from .models import LeNet5
 from .nn import functional as F
-from .progress import ProgressBar
-from .serialization import load, save
+from .progress import progress_bar
+from .serialization import CheckpointError
 
-CHECKPOINT_FORMAT = "tinygrad_cnn.checkpoint/1"
+__all__ = ["CHECKPOINT_FORMAT", "ConfigError", "READ_INTERVAL", "RECIPES", "TrainConfig",
+           "TrainingDiverged", "TrainingInterrupted", "evaluate", "fit", "inspect_checkpoint",
+           "load_datasets", "make_optimizer", "read_checkpoint", "write_checkpoint"]
+
+#: Seconds between reads of the running loss and accuracy from the device during an epoch
+#: (each read is one host transfer; between reads the device runs ahead undisturbed).
+READ_INTERVAL = 0.5
 
 # Defaults per dataset when the user does not say. The bundled 4,000-digit sample is small
 # enough to memorise, so it gets random 2-pixel shifts and a cosine-decayed Adam rate (in
@@ -44,7 +68,11 @@ RECIPES = {
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything that defines a run; stored in checkpoints so ``resume`` can check it."""
+    """Everything that defines a run; stored in checkpoints so ``resume`` can check it.
+
+    ``force`` allows replacing an existing checkpoint without resuming it; ``download``
+    fetches MNIST / Fashion-MNIST when they are not found.
+    """
 
     dataset: str = "auto"
     data_dir: str | None = None
@@ -62,49 +90,95 @@ class TrainConfig:
     checkpoint: str | None = None
     resume: bool = False
     log: str | None = None
+    force: bool = False
+    download: bool = False
 
     def resolved(self, dataset: str) -> TrainConfig:
-        """A copy with ``dataset`` fixed and the recipe's defaults filled in."""
+        """A copy with ``dataset`` fixed and the recipe's defaults filled in, validated."""
         if dataset not in RECIPES:
-            raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(RECIPES)}")
+            raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(RECIPES)}")
         recipe = RECIPES[dataset]
         pick = {k: getattr(self, k) if getattr(self, k) is not None else recipe[k]
                 for k in ("epochs", "lr", "schedule", "augment")}
         if pick["schedule"] not in ("cosine", "constant"):
-            raise ValueError(f"unknown schedule {pick['schedule']!r}; choose cosine or constant")
-        return dataclasses.replace(
+            raise ConfigError(f"unknown schedule {pick['schedule']!r}; choose cosine or constant")
+        config = dataclasses.replace(
             self, dataset=dataset, **pick,
             optimizer=(self.optimizer or recipe["optimizer"]).lower(),
             device=backend.parse_device(self.device) if self.device else backend.DEFAULT_DEVICE,
         )
+        _check_settings(config)
+        return config
+
+
+def _check_settings(config: TrainConfig) -> None:
+    """Refuse settings that cannot train (each message names the setting)."""
+    for name in ("epochs", "batch_size"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(config.lr, (int, float)) and math.isfinite(config.lr)
+            and config.lr > 0):
+        raise ConfigError(f"lr must be a positive finite number, got {config.lr!r}")
+    for name in ("momentum", "weight_decay"):
+        value = getattr(config, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{name} must be a non-negative finite number, got {value!r}")
+    if isinstance(config.augment, bool) or not isinstance(config.augment, int) \
+            or config.augment < 0:
+        raise ConfigError(f"augment must be a non-negative integer, got {config.augment!r}")
+
+
+class ConfigError(ValueError):
+    """Settings that cannot train (a non-positive batch size, an infinite learning rate, an
+    unknown dataset); the message names the setting."""
 
 
 class TrainingInterrupted(Exception):
     """Ctrl-C (or SIGTERM) stopped training after the current batch was checkpointed."""
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss (or the weights) stopped being finite; the message names the epoch and
+    batch, and the last good checkpoint was kept."""
+
+
 # ----------------------------------------------------------------------------- set-up
 
-def load_datasets(name: str = "auto", data_dir=None, normalize: bool = True):
-    """Return ``(train, test, name)``; ``"auto"`` takes MNIST where present, else the sample."""
+def load_datasets(name: str = "auto", data_dir=None, normalize: bool = True,
+                  download: bool = False, train: bool = True):
+    """Return ``(train, test, name)``; with ``train=False`` only the test split is read
+    (``train`` is then None).
+
+    ``"auto"`` takes MNIST where it is found, else the bundled sample; but when a
+    ``data_dir`` is named (or ``download`` asked for) MNIST must be there (or be fetched):
+    a directory the user named is never silently replaced by the sample.
+    """
     key = name.lower().replace("_", "-")
     if key == "auto":
-        try:
-            return (MNIST(data_dir, train=True, normalize=normalize),
-                    MNIST(data_dir, train=False, normalize=normalize), "mnist")
-        except FileNotFoundError:
-            key = "sample"
+        if data_dir is not None or download:
+            key = "mnist"
+        else:
+            try:
+                return (MNIST(train=True, normalize=normalize) if train else None,
+                        MNIST(train=False, normalize=normalize), "mnist")
+            except FileNotFoundError:
+                key = "sample"
     if key == "sample":
-        return (MNISTSample(train=True, normalize=normalize),
+        if data_dir is not None or download:
+            raise ConfigError("the bundled sample is part of the package: --data-dir and "
+                              "--download do not apply to --dataset sample")
+        return (MNISTSample(train=True, normalize=normalize) if train else None,
                 MNISTSample(train=False, normalize=normalize), "sample")
     classes = {"mnist": MNIST, "fashion-mnist": FashionMNIST}
     if key not in classes:
-        raise ValueError(
+        raise ConfigError(
             f"unknown dataset {name!r}; choose one of auto, mnist, fashion-mnist, sample"
         )
     cls = classes[key]
-    return (cls(data_dir, train=True, normalize=normalize),
-            cls(data_dir, train=False, normalize=normalize), key)
+    train_set = cls(data_dir, train=True, download=download, normalize=normalize) \
+        if train else None
+    return train_set, cls(data_dir, train=False, download=download, normalize=normalize), key
 
 
 def make_optimizer(name: str, params, lr: float, momentum: float = 0.9,
@@ -114,65 +188,10 @@ def make_optimizer(name: str, params, lr: float, momentum: float = 0.9,
         return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "adam":
         return optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; choose sgd or adam")
+    raise ConfigError(f"unknown optimizer {name!r}; choose sgd or adam")
 
 
-# ----------------------------------------------------------------------------- evaluation
-
-@no_grad()
-def evaluate(model, loader, num_classes: int = 10, progress: bool | None = None) -> dict:
-    """Mean loss, accuracy and the confusion matrix (rows: true class, columns: predicted)."""
-    was_training = model.training
-    model.eval()
-    loss_sum, confusion = 0.0, np.zeros((num_classes, num_classes), dtype=np.int64)
-    bar = ProgressBar(len(loader), "evaluate", enabled=progress)
-    try:
-        for images, labels in loader:
-            logits = model(images)
-            loss_sum += float(F.cross_entropy(logits, labels, reduction="sum").item())
-            predicted = backend.to_host(logits.data.argmax(axis=1))
-            truth = labels.numpy()
-            confusion += np.bincount(truth * num_classes + predicted,
-                                     minlength=num_classes * num_classes
-                                     ).reshape(num_classes, num_classes)
-            bar.update()
-    finally:
-        bar.close()
-        model.train(was_training)
-    seen = int(confusion.sum())
-    return {"loss": loss_sum / max(seen, 1), "accuracy": float(np.trace(confusion)) / max(seen, 1),
-            "confusion": confusion}
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-def write_checkpoint(path, model, optimizer, scheduler, config, epoch, batch,
-                     rng_epoch_start, running, history) -> None:
-    """Atomically write everything needed to continue exactly from here."""
-    save({
-        "format": CHECKPOINT_FORMAT,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else {},
-        "epoch": epoch,
-        "batch": batch,
-        "rng_epoch_start": json.dumps(rng_epoch_start),
-        "running": running,
-        "history": json.dumps(history),
-        "config": json.dumps(dataclasses.asdict(config)),
-    }, path)
-
-
-def read_checkpoint(path) -> dict:
-    state = load(path)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a tinygrad_cnn training checkpoint "
-                         f"(format marker {CHECKPOINT_FORMAT!r} missing)")
-    state["rng_epoch_start"] = json.loads(state["rng_epoch_start"])
-    state["history"] = json.loads(state["history"])
-    state["config"] = json.loads(state["config"])
-    return state
-
+# ----------------------------------------------------------------------------- signals
 
 class _StopOnSignal:
     """Turn SIGINT/SIGTERM into a flag checked between batches, so a checkpoint being
@@ -203,25 +222,54 @@ class _StopOnSignal:
 
 # ----------------------------------------------------------------------------- the loop
 
+def check_destinations(config: TrainConfig) -> None:
+    """Fail now, not after an epoch, when the checkpoint or log cannot be written, or when
+    the checkpoint would replace another run's without ``resume`` or ``force``."""
+    if config.resume and not config.checkpoint:
+        raise ConfigError("resume needs a checkpoint file to continue from, but checkpoints "
+                          "are disabled (--checkpoint '')")
+    if config.checkpoint:
+        check_writable(config.checkpoint, "checkpoint")
+        if os.path.exists(config.checkpoint) and not (config.resume or config.force):
+            raise FileExistsError(
+                errno.EEXIST,
+                f"refusing to overwrite {describe_checkpoint(config.checkpoint)}: continue "
+                "it with --resume, replace it with --force, or choose another --checkpoint",
+                config.checkpoint)
+    if config.log:
+        check_writable(config.log, "--log file")
+
+
 def fit(config: TrainConfig, out=None, progress: bool | None = None, datasets=None):
     """Train LeNet-5 as ``config`` says; return ``(model, history)``.
 
     ``history`` holds one dict per epoch: train loss/accuracy, test loss/accuracy, images/s
     and seconds. With ``config.checkpoint`` a checkpoint is written after every epoch; with
-    ``config.resume`` training continues from it. Raises :class:`TrainingInterrupted` after
-    checkpointing when stopped by a signal. ``datasets`` (train, test) replaces loading by
-    name, e.g. for a subset; ``config.dataset`` then names the recipe.
+    ``config.resume`` training continues from it. ``datasets`` (train, test) replaces
+    loading by name, e.g. for a subset; ``config.dataset`` then names the recipe.
+
+    Raises
+    ------
+    TrainingInterrupted
+        After checkpointing, when stopped by a signal.
+    TrainingDiverged
+        The loss or the weights stopped being finite; nothing was written over the last
+        good checkpoint.
+    FileExistsError
+        ``config.checkpoint`` exists and neither ``resume`` nor ``force`` is set.
     """
     out = out or sys.stdout
+    check_destinations(config)
     if datasets is None:
         train_set, test_set, dataset = load_datasets(config.dataset, config.data_dir,
-                                                     config.normalize)
+                                                     config.normalize, config.download)
     else:
         (train_set, test_set), dataset = datasets, config.dataset
     config = config.resolved(dataset)
-    if config.epochs < 1 or config.batch_size < 1:
-        raise ValueError(f"epochs and batch size must be positive, got {config.epochs} and "
-                         f"{config.batch_size}")
+    for name, part in (("training", train_set), ("test", test_set)):
+        if len(part) == 0:
+            raise ConfigError(f"the {name} set is empty: nothing to {name[:5]} on "
+                              f"({_describe(dataset, train_set, test_set)})")
     backend.manual_seed(config.seed)
     model = LeNet5(num_classes=len(train_set.classes)).to(config.device)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr,
@@ -236,16 +284,22 @@ def fit(config: TrainConfig, out=None, progress: bool | None = None, datasets=No
     start_epoch, skip, history = 0, 0, []
     running = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
     rng_epoch_start = None
-    if config.resume and config.checkpoint and os.path.exists(config.checkpoint):
-        state = read_checkpoint(config.checkpoint)
+    saved = None  # (epoch, batch) of the last checkpoint on disk from this run
+    if config.resume and os.path.exists(config.checkpoint):
+        state = read_checkpoint(config.checkpoint, model=model)
         _check_same_run(state["config"], config)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        start_epoch, skip, history = int(state["epoch"]), int(state["batch"]), state["history"]
-        running = {k: float(v) for k, v in state["running"].items()}
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(state["scheduler"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{config.checkpoint}: its optimizer or schedule state "
+                                  f"does not fit this run ({exc})") from exc
+        start_epoch, skip, history = state["epoch"], state["batch"], state["history"]
+        running = state["running"]
         rng_epoch_start = state["rng_epoch_start"]
+        saved = (start_epoch, skip)
         print(f"resuming from {config.checkpoint}: epoch {start_epoch + 1}, batch {skip}",
               file=out)
     elif config.resume:
@@ -256,9 +310,24 @@ def fit(config: TrainConfig, out=None, progress: bool | None = None, datasets=No
           f"{config.epochs} epochs"
           + (f", random shifts of up to {config.augment} px" if config.augment else "")
           + f", device {config.device}", file=out)
+
+    untouched = (f"{config.checkpoint} was left as it was"
+                 if config.checkpoint and os.path.exists(config.checkpoint)
+                 else "no checkpoint was written")
+
+    def diverged(epoch, batch, what):
+        kept = (f"the last good checkpoint, {config.checkpoint} (epoch {saved[0]}"
+                + (f", batch {saved[1]}" if saved[1] else "") + "), was kept"
+                if saved else untouched)
+        return TrainingDiverged(
+            f"training diverged: {what} in epoch {epoch + 1} at batch {batch} of "
+            f"{len(train_loader)} (lr {config.lr:g} is probably too high); {kept}")
+
     log = open(config.log, "a") if config.log else None
     try:
-        with _StopOnSignal() as stopper:
+        # NumPy's overflow warnings would only precede our own clearer divergence message
+        with _StopOnSignal() as stopper, np.errstate(over="ignore", invalid="ignore",
+                                                     divide="ignore"):
             for epoch in range(start_epoch, config.epochs):
                 if rng_epoch_start is not None:
                     backend.set_state(rng_epoch_start)  # replay this epoch's shuffle
@@ -266,8 +335,14 @@ def fit(config: TrainConfig, out=None, progress: bool | None = None, datasets=No
                 batches = iter(train_loader)  # draws the epoch's permutation
                 if skip:
                     batches = itertools.islice(batches, skip, None)
-                done = _train_epoch(model, optimizer, scheduler, batches, len(train_loader), skip,
-                                    running, epoch, config, stopper, progress)
+                try:
+                    done = _train_epoch(model, optimizer, scheduler, batches, len(train_loader),
+                                        skip, running, epoch, config, stopper, progress)
+                except _LossNotFinite as exc:
+                    raise diverged(epoch, exc.batch, "the loss became NaN or infinite") \
+                        from None
+                if not _all_finite(model):
+                    raise diverged(epoch, done, "the weights became NaN or infinite")
                 if stopper.stop:
                     if config.checkpoint:
                         write_checkpoint(config.checkpoint, model, optimizer, scheduler, config,
@@ -288,20 +363,40 @@ def fit(config: TrainConfig, out=None, progress: bool | None = None, datasets=No
                 if config.checkpoint:
                     write_checkpoint(config.checkpoint, model, optimizer, scheduler, config,
                                      epoch + 1, 0, backend.get_state(), running, history)
+                    saved = (epoch + 1, 0)
     finally:
         if log:
             log.close()
     return model, history
 
 
+class _LossNotFinite(Exception):
+    def __init__(self, batch: int):
+        super().__init__(batch)
+        self.batch = batch
+
+
 def _train_epoch(model, optimizer, scheduler, batches, total, done, running, epoch, config,
                  stopper, progress) -> int:
-    """One pass over ``batches``; updates ``running`` in place; returns batches done."""
+    """One pass over ``batches``; updates ``running`` in place; returns batches done.
+
+    Raises _LossNotFinite at the first read that finds a non-finite loss.
+    """
     model.train()
-    bar = ProgressBar(total, f"epoch {epoch + 1}/{config.epochs}", enabled=progress)
-    bar.update(done)
-    start = time.perf_counter()
+    tally = DeviceTally(backend.array_module(config.device), running["loss"],
+                         running["correct"])
+    seen = int(running["seen"])
+    bar = progress_bar(total, f"epoch {epoch + 1}/{config.epochs}", enabled=progress,
+                       initial=done)
+    start = last_read = time.perf_counter()
     seconds_before = running["seconds"]
+
+    def read():
+        loss_sum, correct, first_bad = tally.read()
+        if first_bad is not None:
+            raise _LossNotFinite(first_bad)
+        return loss_sum, correct
+
     try:
         for images, labels in batches:
             logits = model(images)
@@ -312,20 +407,36 @@ def _train_epoch(model, optimizer, scheduler, batches, total, done, running, epo
             if scheduler is not None:
                 scheduler.step()
             n = labels.shape[0]
-            # the only host transfers of the step: two scalars for the progress line
-            running["loss"] += float(loss.item()) * n
-            running["correct"] += int((logits.data.argmax(axis=1) == labels.data).sum())
-            running["seen"] += n
             done += 1
-            running["seconds"] = seconds_before + time.perf_counter() - start
-            bar.update(1, loss=running["loss"] / running["seen"],
-                       acc=running["correct"] / running["seen"],
-                       img_s=running["seen"] / max(running["seconds"], 1e-9))
+            seen += n
+            tally.add(loss.data, logits.data, labels.data, done, n)
+            bar.update(1)
+            now = time.perf_counter()
+            if now - last_read >= READ_INTERVAL:
+                last_read = now
+                loss_sum, correct = read()
+                seconds = seconds_before + now - start
+                bar.set_postfix_str(f"loss {loss_sum / seen:.4f}  acc {100 * correct / seen:.1f}%"
+                                    f"  {seen / max(seconds, 1e-9):,.0f} img/s")
             if stopper.stop:
                 break
+        loss_sum, correct = read()  # waits for the device: the epoch's time is now true
     finally:
         bar.close()
+    running.update(loss=loss_sum, correct=correct, seen=seen,
+                   seconds=seconds_before + time.perf_counter() - start)
     return done
+
+
+@no_grad()
+def _all_finite(model) -> bool:
+    """Whether every parameter is finite: one reduction per parameter, one transfer."""
+    params = list(model.parameters())
+    if not params:
+        return True
+    xp = backend.array_module(params[0].device)
+    flags = xp.stack([xp.isfinite(p.data).all() for p in params])
+    return bool(read_to_host(xp, flags)[0].all())
 
 
 def _epoch_metrics(model, test_loader, running, epoch, progress) -> dict:
@@ -352,7 +463,8 @@ def _summary(m: dict, epochs: int) -> str:
 def _describe(dataset, train_set, test_set) -> str:
     names = {"sample": "the bundled MNIST sample", "mnist": "MNIST",
              "fashion-mnist": "Fashion-MNIST"}
-    return f"{names[dataset]} ({len(train_set):,} train / {len(test_set):,} test images)"
+    return (f"{names.get(dataset, dataset)} ({len(train_set):,} train / {len(test_set):,} "
+            "test images)")
 
 
 def _check_same_run(saved: dict, config: TrainConfig) -> None:
@@ -365,5 +477,5 @@ def _check_same_run(saved: dict, config: TrainConfig) -> None:
     different = [f"{k}: checkpoint {saved.get(k)!r}, now {getattr(config, k)!r}"
                  for k in keys if saved.get(k) != getattr(config, k)]
     if different:
-        raise ValueError("cannot resume: the checkpoint was made with other settings ("
-                         + "; ".join(different) + ")")
+        raise CheckpointError(f"{config.checkpoint}: cannot resume: the checkpoint was made "
+                              "with other settings (" + "; ".join(different) + ")")

@@ -19,12 +19,11 @@ from .datasets import (
     download_file,
     search_dirs,
 )
-from .idx import load_idx
-from .loader import DataLoader
+from .idx import DataFormatError, load_idx
+from .loader import DataLoader, default_collate
 
 __all__ = [
-    "ArrayDataset", "DATA_ENV_VAR", "DataLoader", "DownloadError", "FashionMNIST", "MIRRORS",
-    "MNIST", "MNISTSample", "RandomShift", "SHA256", "download_dataset", "download_file",
-    "load_idx",
-    "search_dirs",
+    "ArrayDataset", "DATA_ENV_VAR", "DataFormatError", "DataLoader", "DownloadError",
+    "FashionMNIST", "MIRRORS", "MNIST", "MNISTSample", "RandomShift", "SHA256",
+    "default_collate", "download_dataset", "download_file", "load_idx", "search_dirs",
 ]

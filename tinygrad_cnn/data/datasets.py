@@ -4,14 +4,16 @@ A dataset here is two NumPy arrays held whole in memory: ``images`` float32 ``(N
 and ``labels`` int64 ``(N,)``. Keeping them whole lets the ``DataLoader`` cut a batch with one
 fancy-indexing operation instead of a Python loop over samples.
 
-Where the files are looked for, in order (the first directory holding both files of the
-requested split wins):
+Where the files are looked for (the first directory holding both files of the requested
+split wins):
 
-1. the ``root`` argument, then 2. ``$TINYGRAD_CNN_DATA``; for each of these the subfolders
-   ``<name>`` and ``<TorchvisionName>/raw`` are tried before the folder itself;
-3. the user cache ``$XDG_CACHE_HOME/tinygrad_cnn/<name>`` (default ``~/.cache/...``);
-4. for Fashion-MNIST, where Debian's ``dataset-fashion-mnist`` package installs it:
-   ``/usr/share/datasets/fashion-mnist``.
+* with a ``root`` argument (the CLI's ``--data-dir``), there and only there: its subfolders
+  ``<name>`` and ``<TorchvisionName>/raw``, then the folder itself. A directory the user
+  named must exist and hold the data; nothing else is quietly used instead.
+* without one: 1. ``$TINYGRAD_CNN_DATA`` (its subfolders as above, then itself); 2. the user
+  cache ``$XDG_CACHE_HOME/tinygrad_cnn/<name>`` (default ``~/.cache/...``); 3. for
+  Fashion-MNIST, where Debian's ``dataset-fashion-mnist`` package installs it:
+  ``/usr/share/datasets/fashion-mnist``.
 
 ``<name>`` is ``mnist`` or ``fashion-mnist``. The two datasets use identical file names, so
 keep them in separate subfolders of a shared data directory.
@@ -19,6 +21,7 @@ keep them in separate subfolders of a shared data directory.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +40,7 @@ from .download import (
     download_dataset,
     download_file,
 )
-from .idx import load_idx
+from .idx import DataFormatError, load_idx
 
 __all__ = ["ArrayDataset", "MNIST", "FashionMNIST", "MNISTSample", "SAMPLE_PATH",
            "DATA_ENV_VAR", "MIRRORS", "SHA256", "DownloadError", "download_file",
@@ -56,7 +59,7 @@ class _Spec:
     mean: float                 # training-set pixel mean and std of the [0, 1] images
     std: float
     system_dirs: tuple[str, ...] = ()
-    hint: str = ""              # extra line for the not-found message
+    hint: str = ""              # extra advice for the not-found message
 
 
 _MNIST = _Spec("mnist", "MNIST", tuple(str(d) for d in range(10)), 0.1307, 0.3081)
@@ -66,7 +69,7 @@ _FASHION = _Spec(
      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
     0.2860, 0.3530,
     system_dirs=("/usr/share/datasets/fashion-mnist",),
-    hint="  - on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist",
+    hint="on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist",
 )
 
 
@@ -120,16 +123,19 @@ def _check_pair(images: np.ndarray, labels: np.ndarray, where: tuple, n_classes:
     """Raise ValueError naming both files when images and labels do not belong together."""
     img_file, lbl_file = where
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(f"{img_file}: expected uint8 images of shape (N, H, W), got "
-                         f"{images.dtype} {images.shape}")
+        raise DataFormatError(f"{img_file}: expected uint8 images of shape (N, H, W), got "
+                              f"{images.dtype} {images.shape}")
     if labels.ndim != 1:
-        raise ValueError(f"{lbl_file}: expected a 1-D label array, got shape {labels.shape}")
+        raise DataFormatError(f"{lbl_file}: expected a 1-D label array, got shape {labels.shape}")
+    if len(images) == 0:
+        raise DataFormatError(f"{img_file}: holds no images (an IDX file of shape {images.shape}); "
+                              "there is nothing to train or test on")
     if len(images) != len(labels):
-        raise ValueError(f"image/label count mismatch: {img_file} has {len(images)} images "
-                         f"but {lbl_file} has {len(labels)} labels")
+        raise DataFormatError(f"image/label count mismatch: {img_file} has {len(images)} images "
+                              f"but {lbl_file} has {len(labels)} labels")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"{lbl_file}: labels must lie in [0, {n_classes - 1}], found "
-                         f"{labels.min()}..{labels.max()}")
+        raise DataFormatError(f"{lbl_file}: labels must lie in [0, {n_classes - 1}], found "
+                              f"{labels.min()}..{labels.max()}")
 
 
 def search_dirs(spec_or_name, root=None) -> list[Path]:
@@ -140,14 +146,17 @@ def search_dirs(spec_or_name, root=None) -> list[Path]:
     spec_or_name : str
         ``"mnist"`` or ``"fashion-mnist"``.
     root : str or path-like, optional
-        An explicit data directory, searched first.
+        An explicit data directory: when given, the only place searched.
     """
     spec = spec_or_name if isinstance(spec_or_name, _Spec) else _SPECS[dataset_key(spec_or_name)]
+    if root is not None:  # the user named a place: only there
+        base = Path(root).expanduser()
+        return [base / spec.key, base / spec.torch_name / "raw", base]
     dirs = []
-    for base in (root, os.environ.get(DATA_ENV_VAR) or None):
-        if base is not None:
-            base = Path(base).expanduser()
-            dirs += [base / spec.key, base / spec.torch_name / "raw", base]
+    env = os.environ.get(DATA_ENV_VAR) or None
+    if env is not None:
+        base = Path(env).expanduser()
+        dirs += [base / spec.key, base / spec.torch_name / "raw", base]
     dirs.append(_xdg_cache_home() / "tinygrad_cnn" / spec.key)
     dirs += [Path(d) for d in spec.system_dirs]
     return list(dict.fromkeys(dirs))  # drop duplicates, keep order
@@ -175,19 +184,14 @@ def find_split(directory: Path, split: str) -> tuple[Path, Path] | None:
 
 def _not_found_message(cls_name: str, spec: _Spec, split: str, dirs: list[Path],
                        target: Path) -> str:
+    """One line: what was looked for, where, and the ways to get it."""
     img, lbl = SPLIT_FILES[split]
-    looked = "\n".join(f"  - {d}" for d in dirs)
-    lines = [
-        f"{cls_name} {split} files ({img}[.gz], {lbl}[.gz]) not found. Looked in:",
-        looked,
-        "To get them:",
-        f"  - pass download=True to fetch them (11-30 MB) into {target}",
-        "  - or point root= (the CLI: --data-dir) or $TINYGRAD_CNN_DATA at a folder that",
-        f"    holds them, directly or in a '{spec.key}' subfolder",
-    ]
-    if spec.hint:
-        lines.append(spec.hint)
-    return "\n".join(lines)
+    places = ", ".join(str(d) for d in dirs)
+    message = (f"{cls_name} {split} files ({img}[.gz], {lbl}[.gz]) not found in: {places}. "
+               f"Fetch them (11-30 MB) into {target} with download=True (the CLI: "
+               "--download), or point root= (the CLI: --data-dir) or $TINYGRAD_CNN_DATA at "
+               f"a folder that holds them, directly or in a '{spec.key}' subfolder")
+    return message + (f"; {spec.hint}" if spec.hint else "")
 
 
 class _IdxDataset(ArrayDataset):
@@ -198,6 +202,11 @@ class _IdxDataset(ArrayDataset):
     def __init__(self, root=None, train: bool = True, download: bool = False,
                  normalize: bool = False):
         spec, split = self._spec, ("train" if train else "test")
+        if root is not None and not download and not Path(root).expanduser().is_dir():
+            raise FileNotFoundError(
+                errno.ENOENT, f"the {type(self).__name__} data directory (root=, the CLI's "
+                "--data-dir) does not exist; pass download=True (--download) to fetch the "
+                "data into it", str(root))
         dirs = search_dirs(spec, root)
         files = next((f for f in (find_split(d, split) for d in dirs) if f), None)
         base = Path(root).expanduser() if root is not None else default_data_root()

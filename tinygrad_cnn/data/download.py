@@ -16,6 +16,7 @@ from http.client import HTTPException
 from pathlib import Path
 
 from ..fileio import atomic_write
+from .idx import DataFormatError
 
 #: Environment variable naming a shared data directory.
 DATA_ENV_VAR = "TINYGRAD_CNN_DATA"
@@ -139,7 +140,7 @@ def download_file(urls, dest, sha256: str, timeout: float = 30.0, progress: bool
 
     Raises
     ------
-    ValueError
+    DataFormatError (a ValueError)
         Some mirror delivered the file but with the wrong SHA-256 and none delivered it
         intact; names the file, the expected and the actual hash.
     DownloadError
@@ -163,11 +164,11 @@ def download_file(urls, dest, sha256: str, timeout: float = 30.0, progress: bool
             failures.append(f"{url}: SHA-256 mismatch ({mismatch})")
         except (OSError, HTTPException, ValueError) as exc:  # URLError, timeouts, bad URLs
             failures.append(f"{url}: {type(exc).__name__}: {exc}")
-    tried = "\n".join(f"  - {line}" for line in failures) or "  (no URLs given)"
+    tried = "; ".join(failures) or "no URLs given"
     if mismatch is not None:
-        raise ValueError(f"checksum mismatch for {dest.name}: SHA-256 {mismatch}; "
-                         f"nothing was written to {dest}. Tried:\n{tried}")
-    raise DownloadError(f"could not download {dest.name} from any mirror:\n{tried}")
+        raise DataFormatError(f"checksum mismatch for {dest.name}: SHA-256 {mismatch}; "
+                              f"nothing was written to {dest}. Tried: {tried}")
+    raise DownloadError(f"could not download {dest.name} from any mirror: {tried}")
 
 
 def download_dataset(name: str, root=None, *, mirrors=None, sha256=None,
