@@ -285,14 +285,23 @@ def move(array, device: str):
 
 def to_host(array) -> np.ndarray:
     """A NumPy array holding ``array``'s values, wherever it lives (a GPU read waits for
-    the GPU: call it only where a value is really needed)."""
+    the GPU: call it only where a value is really needed). Checks queued on the device by
+    :func:`check_later` travel in the same transfer and raise here if one failed."""
     if isinstance(array, np.ndarray):
         return array
-    if _is_cupy(array):
-        if _deferred:
-            _raise_deferred()
+    if not _is_cupy(array):
+        return np.asarray(array)
+    if not _deferred:
         return array.get()
-    return np.asarray(array)
+    xp, messages, flags = xp_of(array), list(_deferred), list(_deferred.values())
+    _deferred.clear()
+    raw = xp.ascontiguousarray(array).reshape(-1).view(xp.uint8)
+    both = xp.concatenate([raw, xp.stack(flags).astype(xp.uint8)]).get()  # one transfer
+    for message, failed in zip(messages, both[raw.size:]):
+        if failed:
+            raise ValueError(message + " (checked on the device; reported at the next read "
+                             "of a device value)")
+    return both[:raw.size].view(array.dtype).reshape(array.shape)
 
 
 # checks computed on a device without waiting for it: message -> device flag ("failed")
@@ -309,16 +318,6 @@ def check_later(failed, message: str) -> None:
         return
     previous = _deferred.get(message)
     _deferred[message] = failed if previous is None else previous | failed
-
-
-def _raise_deferred() -> None:
-    messages, flags = list(_deferred), list(_deferred.values())
-    _deferred.clear()
-    states = xp_of(flags[0]).stack(flags).get()  # one read for all pending checks
-    for message, bad in zip(messages, states):
-        if bad:
-            raise ValueError(message + " (checked on the device; reported at the next read "
-                             "of a device value)")
 
 
 def synchronize(device: str) -> None:

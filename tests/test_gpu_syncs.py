@@ -1,0 +1,87 @@
+"""How often the GPU path makes Python wait for the device, counted by the CuPy double.
+
+Runs in the second pass of ``make test`` (``TINYGRAD_CNN_TEST_CUPY=double
+TINYGRAD_CNN_DEVICE=cuda``); skipped otherwise, since only the double counts host reads.
+A training step must not wait for the device (at most one read per step, amortised, and
+none at all between progress redraws); an evaluated batch must not wait either (one read
+at the end of the evaluation).
+"""
+
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_cnn as tg
+from tinygrad_cnn import train
+from tinygrad_cnn.data import ArrayDataset, DataLoader, MNISTSample
+from tinygrad_cnn.metrics import evaluate
+from tinygrad_cnn.models import LeNet5
+
+cupy_double = sys.modules.get("cupy_double")
+pytestmark = pytest.mark.skipif(
+    cupy_double is None or tg.default_device() != "cuda",
+    reason="counted by the CuPy double: run with TINYGRAD_CNN_TEST_CUPY=double "
+           "TINYGRAD_CNN_DEVICE=cuda (make test does)")
+
+
+def _subset(n, train_split=True):
+    data = MNISTSample(train=train_split, normalize=True)
+    return ArrayDataset(data.images[:n], data.labels[:n], data.classes)
+
+
+def _fit_counting(monkeypatch, tmp_path, read_interval, steps=6, batch=32):
+    """Train ``steps`` steps; return (syncs during the epoch's steps, steps)."""
+    monkeypatch.setattr(train, "READ_INTERVAL", read_interval)
+    counted = {}
+    original = train._train_epoch
+
+    def counting_epoch(*args, **kwargs):
+        with cupy_double.count() as c:
+            done = original(*args, **kwargs)
+        counted["syncs"], counted["events"] = c.syncs, list(c.events)
+        return done
+
+    monkeypatch.setattr(train, "_train_epoch", counting_epoch)
+    config = train.TrainConfig(dataset="sample", epochs=1, batch_size=batch, augment=0,
+                               device="cuda", checkpoint=str(tmp_path / "ck.npz"))
+    train.fit(config, out=open(tmp_path / "log.txt", "w"), progress=False,
+              datasets=(_subset(steps * batch), _subset(64, False)))
+    return counted["syncs"], counted["events"], steps
+
+
+def test_a_training_epoch_reads_the_device_once_when_nothing_is_redrawn(monkeypatch,
+                                                                        tmp_path):
+    syncs, events, steps = _fit_counting(monkeypatch, tmp_path, read_interval=1e9)
+    assert syncs == 1, events  # the epoch's closing read of loss, accuracy, finiteness
+
+
+def test_training_steps_read_at_most_once_each_even_redrawing_every_step(monkeypatch,
+                                                                         tmp_path):
+    syncs, events, steps = _fit_counting(monkeypatch, tmp_path, read_interval=0.0)
+    assert syncs <= steps + 1, events
+
+
+def test_evaluation_reads_the_device_once_for_all_batches():
+    tg.manual_seed(0)
+    model = LeNet5().to("cuda")
+    loader = DataLoader(_subset(256, False), batch_size=64, device="cuda")
+    with cupy_double.count() as c:
+        result = evaluate(model, loader, progress=False)
+    assert c.syncs == 1, c.events
+    assert result["confusion"].sum() == 256 and 0 <= result["accuracy"] <= 1
+
+
+def test_out_of_range_labels_on_the_gpu_are_reported_at_the_next_read():
+    from tinygrad_cnn import Tensor
+    from tinygrad_cnn.nn import functional as F
+
+    logits = Tensor(np.zeros((3, 4)), requires_grad=True, device="cuda")
+    labels = Tensor(np.array([0, 4, 1]), device="cuda")
+    with cupy_double.count() as c:
+        loss = F.cross_entropy(logits, labels)
+        loss.backward()
+    assert c.syncs == 0, c.events  # the check was queued, not waited for
+    with pytest.raises(ValueError, match=r"target value is out of range for 4 classes"):
+        loss.item()
+    assert loss.item() is not None  # reported once, then cleared
