@@ -4,7 +4,7 @@
     python examples/draw_graph.py --format png --grads --out /tmp
 
 Writes the full graph (every op, grouped by layer) and the layer picture (one box per
-layer); each picture's DOT source goes next to it. See docs/graph.md for how to read them.
+layer). See docs/graph.md for how to read them.
 """
 
 import argparse
@@ -24,7 +24,9 @@ def main():
         dot = viz.draw_training_step("lenet5", args.batch_size, collapse=collapse,
                                      grads=args.grads)
         try:
-            print("wrote", viz.render(dot, f"{args.out}/{name}.{args.format}"))
+            # these pictures are this script's own: replace them even if an older version of
+            # the library wrote them without its signature
+            print("wrote", viz.render(dot, f"{args.out}/{name}.{args.format}", force=True))
         except viz.GraphvizNotFoundError as exc:
             sys.exit(str(exc))
 

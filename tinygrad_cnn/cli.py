@@ -282,42 +282,19 @@ def format_confusion(confusion: np.ndarray, classes) -> str:
     return "\n".join(lines)
 
 
-_GRAPHVIZ_HINT = ("apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS) "
-                  "or conda install graphviz")
-
 
 def cmd_graph(args) -> int:
-    import graphviz
-
     from . import viz
-    from .fileio import check_output, write_output
 
-    stem, suffix = os.path.splitext(args.output)
-    suffix = suffix.lstrip(".").lower()
-    known = ("svg", "png", "pdf", "dot")
-    fmt = args.format or (suffix if suffix in known else "svg")
-    if suffix in known and suffix != fmt:
-        raise UsageError(f"--output {args.output} ends in .{suffix} but --format is {fmt}")
-    path = args.output if suffix == fmt else f"{args.output}.{fmt}"
-    stem = stem if suffix == fmt else args.output
-    check_output(path, args.force, "graph")
     dot = viz.draw_training_step(args.model, batch_size=args.batch_size,
                                  collapse=args.collapse, grads=args.grads)
-    source = dot.source.encode("utf-8")
-    if fmt == "dot":
-        write_output(path, source, "dot", args.force, "graph")
-    else:
-        try:
-            picture = dot.pipe(format=fmt)
-        except graphviz.ExecutableNotFound:
-            dot_path = f"{stem}.dot"
-            write_output(dot_path, source, "dot", args.force, "DOT source")
-            print(f"tinygrad-cnn graph: cannot render {path}: the Graphviz 'dot' program is "
-                  f"not installed or not on PATH; install it with {_GRAPHVIZ_HINT}. The DOT "
-                  f"source was written to {dot_path}; render it later with: "
-                  f"dot -T{fmt} {dot_path} -o {path}", file=sys.stderr)
-            return 1
-        write_output(path, picture, fmt, args.force, "graph")
+    try:
+        path = viz.render(dot, args.output, format=args.format, force=args.force)
+    except viz.GraphvizNotFoundError as exc:
+        print(f"tinygrad-cnn graph: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # the output's suffix and --format disagree
+        raise UsageError(str(exc).removeprefix("render: ")) from None
     print(f"wrote {path}")
     return 0
 

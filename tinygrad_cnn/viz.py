@@ -21,7 +21,7 @@ import graphviz
 import numpy as np
 
 from . import autograd, backend, provenance
-from .fileio import atomic_write
+from .fileio import check_output, write_output
 from .tensor import Tensor
 
 _FONT = "Helvetica"
@@ -499,23 +499,21 @@ def _install_hint() -> str:
     return "; or ".join([hints.pop(first)] + list(hints.values()))
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    with atomic_write(path) as f:
-        f.write(data)
-
-
-def render(dot: graphviz.Digraph, path, format=None) -> str:
-    """Write ``dot`` as DOT source next to ``path``, then render it to ``path``.
+def render(dot: graphviz.Digraph, path, format=None, force: bool = False) -> str:
+    """Render ``dot`` to ``path`` (written atomically, never over a file this library did
+    not write unless ``force``).
 
     Parameters
     ----------
     dot : graphviz.Digraph
         From :func:`make_dot`.
     path : str or os.PathLike
-        The picture to write, e.g. ``"lenet5.svg"``; the source goes to ``lenet5.dot``.
-        A path ending in ``.dot`` writes only the source.
-    format : {"svg", "png", "pdf"}, optional
+        The picture to write, e.g. ``"lenet5.svg"``; a path ending in ``.dot`` writes the
+        DOT source itself.
+    format : {"svg", "png", "pdf", "dot"}, optional
         Defaults to the suffix of ``path``, else svg (then ``.svg`` is appended).
+    force : bool
+        Replace an existing file that was not written by tinygrad-cnn.
 
     Returns
     -------
@@ -525,8 +523,11 @@ def render(dot: graphviz.Digraph, path, format=None) -> str:
     Raises
     ------
     GraphvizNotFoundError
-        When the Graphviz ``dot`` program is missing: the DOT source was written anyway
-        and the message says how to install Graphviz.
+        When the Graphviz ``dot`` program is missing: the DOT source was written beside
+        ``path`` instead (``lenet5.dot``), and the message says so and how to install
+        Graphviz.
+    FileExistsError
+        ``path`` exists, was not written by tinygrad-cnn, and ``force`` is false.
     """
     path = os.fspath(path)
     stem, suffix = os.path.splitext(path)
@@ -534,24 +535,27 @@ def render(dot: graphviz.Digraph, path, format=None) -> str:
     known = _FORMATS + ("dot", "gv")
     format = (format or (suffix if suffix in known else "svg")).lower()
     if format not in known:
-        raise ValueError(f"render: unknown format {format!r}; use one of svg, png, pdf")
+        raise ValueError(f"render: unknown format {format!r}; use one of svg, png, pdf, dot")
     if suffix in known and suffix != format:
         raise ValueError(f"render: {path} ends in .{suffix} but the format is {format!r}")
     if suffix != format:  # no suffix, or one that names no format: add it
         stem, path = path, f"{path}.{format}"
-    dot_path = f"{stem}.dot" if format not in ("dot", "gv") else path
-    _write_atomic(dot_path, dot.source.encode("utf-8"))
+    check_output(path, force, "graph")
+    source = dot.source.encode("utf-8")
     if format in ("dot", "gv"):
+        write_output(path, source, "dot", force, "graph")
         return path
     try:
         picture = dot.pipe(format=format)
     except graphviz.ExecutableNotFound:
+        dot_path = f"{stem}.dot"
+        write_output(dot_path, source, "dot", force, "DOT source")
         raise GraphvizNotFoundError(
             f"cannot render {path}: the Graphviz 'dot' program is not installed or not on "
             f"PATH. Install it with: {_install_hint()}. The DOT source was written to "
             f"{dot_path}; render it later with: dot -T{format} {dot_path} -o {path}"
         ) from None
-    _write_atomic(path, picture)
+    write_output(path, picture, format, force, "graph")
     return path
 
 
