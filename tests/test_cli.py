@@ -275,3 +275,24 @@ def test_graph_without_graphviz_keeps_a_foreign_dot_file(tmp_path):
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "refusing to overwrite the DOT source" in run.stderr
     assert (tmp_path / "g.dot").read_text() == "not ours"
+
+
+@pytest.mark.parametrize("setting, reason", [
+    ("bogus", "TINYGRAD_CNN_DEVICE='bogus' is not a valid device; use one of 'cpu', 'cuda'"),
+    ("cuda", "device 'cuda' is not available"),
+])
+def test_an_unusable_device_setting_is_explained_not_a_traceback(setting, reason, tmp_path):
+    from tinygrad_cnn import backend
+
+    if setting == "cuda" and backend.cuda_status()[0]:
+        pytest.skip("a GPU (or the CuPy double) is usable here")
+    env = dict(os.environ, TINYGRAD_CNN_DEVICE=setting)
+    info = cli("info", env=env)
+    assert info.returncode == 0 and f"default device: none usable: {reason}" in info.stdout
+    assert "CuPy" in info.stdout and "Traceback" not in info.stderr
+    assert cli("train", "--help", env=env).returncode == 0
+    run = cli("train", "--epochs", "1", "--checkpoint", str(tmp_path / "c.npz"), env=env)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [f"tinygrad-cnn train: error: {reason}"] or \
+        run.stderr.strip().startswith(f"tinygrad-cnn train: error: {reason}")
+    assert not (tmp_path / "c.npz").exists()

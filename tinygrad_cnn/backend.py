@@ -38,6 +38,10 @@ class DeviceError(RuntimeError):
     """A device was asked for that cannot be used here (no CuPy, no GPU, bad name)."""
 
 
+class DeviceSettingError(DeviceError, ValueError):
+    """``TINYGRAD_CNN_DEVICE`` holds a value that names no device."""
+
+
 # ----------------------------------------------------------------------------- randomness
 
 _MASK64 = (1 << 64) - 1
@@ -231,6 +235,31 @@ def _is_cupy(array) -> bool:
     return type(array).__module__.startswith("cupy")
 
 
+def cuda_versions() -> dict:
+    """What ``tinygrad-cnn info`` shows of the GPU stack: CuPy, CUDA runtime and driver
+    versions, GPU name and memory, as far as they can be read (never raises)."""
+    info = {}
+    try:
+        import cupy
+    except ImportError as exc:
+        return {"cupy": f"not installed ({exc})"}
+    info["cupy"] = cupy.__version__
+    runtime = cupy.cuda.runtime
+    for key, read in (("cuda runtime", runtime.runtimeGetVersion),
+                      ("cuda driver", runtime.driverGetVersion)):
+        try:
+            version = int(read())
+            info[key] = f"{version // 1000}.{version % 1000 // 10}"
+        except Exception as exc:  # no driver: say so rather than fail
+            info[key] = f"unknown ({type(exc).__name__}: {exc})"
+    try:
+        props = gpu_properties(cupy)
+        info["gpu"] = f"{props['name']}, {props['memory'] / 2**30:.1f} GiB"
+    except Exception as exc:
+        info["gpu"] = f"none usable ({type(exc).__name__}: {exc})"
+    return info
+
+
 def gpu_properties(cupy) -> dict:
     """Name and memory of the current GPU, as ``{"name": str, "memory": bytes}``."""
     props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
@@ -344,8 +373,8 @@ _default = None
 def _resolve_default() -> str:
     setting = _SETTING.strip().lower() or "cpu"
     if setting not in _SETTINGS:
-        raise ValueError(f"{ENV_VAR}={_SETTING!r} is not a valid device; use one of "
-                         f"{', '.join(repr(s) for s in _SETTINGS)}")
+        raise DeviceSettingError(f"{ENV_VAR}={_SETTING!r} is not a valid device; use one of "
+                                 f"{', '.join(repr(s) for s in _SETTINGS)}")
     if setting == "auto":
         usable, reason = cuda_status()
         if usable:
@@ -363,8 +392,9 @@ def _resolve_default() -> str:
 def default_device() -> str:
     """Where data created without ``device=`` goes, from ``TINYGRAD_CNN_DEVICE``.
 
-    Raises ``ValueError`` (a bad setting) or :class:`DeviceError` (``cuda`` unusable here),
-    each time it is asked, so every entry point reports the same reason.
+    Raises :class:`DeviceSettingError` (a bad setting, also a ``ValueError``) or
+    :class:`DeviceError` (``cuda`` unusable here), each time it is asked, so every entry
+    point reports the same reason.
     """
     global _default
     if _default is None:

@@ -346,19 +346,21 @@ def cmd_bench(args) -> int:
 
 
 def cmd_info(args) -> int:
+    """Versions and devices; runs even when the device setting is unusable, to explain it."""
     print(f"tinygrad-cnn {__version__}")
     print(f"Python {platform.python_version()} ({sys.executable})")
     print(f"NumPy {np.__version__}")
-    ok, reason = backend.cuda_status()
+    labels = {"cupy": "CuPy", "cuda runtime": "CUDA runtime", "cuda driver": "CUDA driver",
+              "gpu": "GPU"}
+    for key, value in backend.cuda_versions().items():
+        print(f"{labels[key]}: {value}")
+    setting = f"{backend.ENV_VAR}={backend.default_device_setting()!r}"
     try:
-        import cupy
-
-        print(f"CuPy {cupy.__version__}")
-    except ImportError:
-        print("CuPy not installed")
-    print(f"default device: {backend.DEFAULT_DEVICE} "
-          f"({backend.ENV_VAR}={os.environ.get(backend.ENV_VAR, '')!r})")
-    print(f"CUDA usable: {'yes' if ok else 'no'}: {reason}")
+        print(f"default device: {backend.default_device()} ({setting})")
+    except backend.DeviceError as exc:
+        print(f"default device: none usable: {exc}")
+    usable, reason = backend.cuda_status()
+    print(f"CUDA usable: {'yes' if usable else 'no'}: {reason}")
     return 0
 
 
