@@ -2,6 +2,7 @@
 
     python examples/train_lenet.py            # MNIST if found, else the bundled sample
     python examples/train_lenet.py --epochs 3
+    TINYGRAD_CNN_DEVICE=cuda python examples/train_lenet.py   # the same on the GPU
 """
 
 import argparse
@@ -9,13 +10,15 @@ import time
 
 import tinygrad_cnn as tg
 from tinygrad_cnn import nn, optim
-from tinygrad_cnn.data import MNIST, DataLoader, MNISTSample
+from tinygrad_cnn.data import MNIST, ArrayDataset, DataLoader, MNISTSample
 from tinygrad_cnn.models import LeNet5
 from tinygrad_cnn.nn import functional as F
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--epochs", type=int, default=15)
 parser.add_argument("--lr", type=float, default=1e-3)
+parser.add_argument("--train-images", type=int, default=None,
+                    help="train on the first N training images only (a quick look)")
 args = parser.parse_args()
 
 tg.manual_seed(0)  # fixes the initial weights and the shuffling order
@@ -25,11 +28,15 @@ except FileNotFoundError:
     print("MNIST not found: using the 5,000 digits bundled with the package")
     train_set = MNISTSample(train=True, normalize=True)
     test_set = MNISTSample(train=False, normalize=True)
+if args.train_images is not None:
+    first = slice(args.train_images)
+    train_set = ArrayDataset(train_set.images[first], train_set.labels[first], train_set.classes)
 train_loader = DataLoader(train_set, batch_size=64, shuffle=True)
 test_loader = DataLoader(test_set, batch_size=1000)
 
-model = LeNet5()
+model = LeNet5()  # parameters on the default device (TINYGRAD_CNN_DEVICE)
 print(model)
+print(f"device: {model.conv1.weight.device}")
 optimizer = optim.Adam(model.parameters(), lr=args.lr)
 
 
