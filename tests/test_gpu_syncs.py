@@ -85,3 +85,16 @@ def test_out_of_range_labels_on_the_gpu_are_reported_at_the_next_read():
     with pytest.raises(ValueError, match=r"target value is out of range for 4 classes"):
         loss.item()
     assert loss.item() is not None  # reported once, then cleared
+
+
+def test_a_dataset_kept_on_the_gpu_gives_batches_without_uploading_them():
+    sample = _subset(128)
+    xp = tg.backend.array_module("cuda")
+    on_gpu = ArrayDataset(xp.asarray(sample.images), xp.asarray(sample.labels), sample.classes)
+    assert tg.backend.device_of(on_gpu.images) == "cuda" and on_gpu.labels.dtype == np.int64
+    loader = DataLoader(on_gpu, batch_size=32, shuffle=True, device="cuda")
+    with cupy_double.count() as c:
+        batches = list(loader)
+    assert len(batches) == 4 and batches[0][0].device == "cuda"
+    assert c.syncs == 0
+    assert c.uploads == 1, c.events  # the epoch's order, once; never the images

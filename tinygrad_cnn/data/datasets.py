@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import backend
 from .download import (
     DATA_ENV_VAR,
     MIRRORS,
@@ -79,15 +80,18 @@ class ArrayDataset:
     Parameters
     ----------
     images : array_like
-        Inputs, first axis the sample axis.
+        Inputs, first axis the sample axis. A CuPy array keeps the whole set on the GPU:
+        batches are then cut there, with no upload per batch.
     labels : array_like
-        One integer label per sample; stored as int64 (the dtype ``cross_entropy`` expects).
+        One integer label per sample, stored as int64 (the dtype ``cross_entropy``
+        expects), on the same device as the images.
     classes : sequence of str, optional
         Class names, ``classes[label]``.
     """
 
     def __init__(self, images, labels, classes=None):
-        images, labels = np.asarray(images), np.asarray(labels)
+        device = backend.device_of(images)
+        images, labels = backend.move(images, device), backend.move(labels, device)
         if labels.ndim != 1 or len(images) != len(labels):
             raise ValueError(f"ArrayDataset: images {images.shape} and labels {labels.shape} "
                              "must have the same length along the first axis, labels 1-D")

@@ -115,8 +115,7 @@ def _labels_to_int64(batch):
     takes); other batches are left alone."""
     if isinstance(batch, (tuple, list)) and len(batch) == 2 and not hasattr(batch, "_fields"):
         labels = batch[1]
-        if isinstance(labels, np.ndarray) and labels.dtype.kind in "iu" \
-                and labels.dtype != np.int64:
+        if hasattr(labels, "dtype") and labels.dtype.kind in "iu" and labels.dtype != np.int64:
             return type(batch)((batch[0], labels.astype(np.int64)))
     return batch
 
@@ -210,6 +209,9 @@ class DataLoader:
     def __iter__(self):
         order = self._order()  # drawn when iteration starts: one permutation per epoch
         device = self.device or backend.default_device()
+        if self.collate_fn is None and _uses_array_path(self.dataset):
+            # a dataset kept on the GPU is indexed there: the order goes up once an epoch
+            order = backend.move(order, backend.device_of(self.dataset.images))
         stop = len(self) * self.batch_size
         for start in range(0, min(stop, len(order)), self.batch_size):
             batch = _labels_to_int64(self._fetch(order[start:start + self.batch_size]))
