@@ -18,6 +18,7 @@ assigned to several parents keeps the name of its first registration.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -26,6 +27,29 @@ from .. import autograd, backend
 from ..tensor import Tensor
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``remove()`` unregisters the hook.
+
+    Removing twice is harmless; ``with module.register_forward_hook(h):`` removes the hook
+    when the block ends, as PyTorch's handles do.
+    """
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: OrderedDict):
+        self._hooks = hooks
+        self.id = next(RemovableHandle._ids)
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
 
 
 class Parameter(Tensor):
@@ -70,6 +94,7 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_scope_name", "")
         object.__setattr__(self, "training", True)
 
@@ -151,7 +176,32 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         with autograd.module_scope(self._scope_name, type(self).__name__):
-            return self.forward(*args, **kwargs)
+            output = self.forward(*args, **kwargs)
+            for hook in tuple(self.__dict__.get("_forward_hooks", {}).values()):
+                replaced = hook(self, args, output)
+                if replaced is not None:
+                    output = replaced
+        return output
+
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(module, inputs, output)`` after every ``forward`` of this module.
+
+        ``inputs`` is the tuple of positional arguments of the call. A hook that returns
+        something other than ``None`` replaces the output (later hooks and the caller see
+        the replacement), as in PyTorch. Hooks run in registration order, inside the
+        module's scope, so ops they create are drawn as part of the module.
+
+        Returns
+        -------
+        RemovableHandle
+            ``handle.remove()`` unregisters the hook.
+        """
+        if not callable(hook):
+            raise TypeError(f"register_forward_hook: hook must be callable, "
+                            f"got {type(hook).__name__}")
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
 
     # ------------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "", remove_duplicate: bool = True):
