@@ -161,10 +161,14 @@ def _run_capturing(model, layer, layer_name, x, caller):
     return output
 
 
-def _unit_output(output, unit, caller):
-    """The sum over the batch of one unit of ``output``: a spatial position over all
-    channels for maps ``(N, C, ...)``, one feature (or all) for vectors ``(N, F)``."""
+def _unit_output(output, unit, channel, caller):
+    """The sum over the batch of one unit of ``output``: a spatial position in one channel
+    (or all) for maps ``(N, C, ...)``, one feature (or all) for vectors ``(N, F)``."""
     if output.ndim == 2:
+        if channel is not None:
+            raise ValueError(f"{caller}: channel applies to maps (N, C, ...); this layer "
+                             f"outputs vectors of shape {output.shape}, pick a feature "
+                             f"with unit")
         if unit is None:
             return output.sum()
         if (isinstance(unit, bool) or not isinstance(unit, numbers.Integral)
@@ -186,7 +190,13 @@ def _unit_output(output, unit, caller):
         raise ValueError(f"{caller}: unit must be a position inside the layer's "
                          f"{'x'.join(map(str, spatial))} output (shape {output.shape}), "
                          f"got {unit!r}")
-    index = (slice(None), slice(None)) + tuple(int(i) for i in unit)
+    if channel is not None and (isinstance(channel, bool)
+                                or not isinstance(channel, numbers.Integral)
+                                or not 0 <= channel < output.shape[1]):
+        raise ValueError(f"{caller}: channel must be in [0, {output.shape[1]}) for a layer "
+                         f"output of shape {output.shape}, got {channel!r}")
+    channels = slice(None) if channel is None else slice(int(channel), int(channel) + 1)
+    index = (slice(None), channels) + tuple(int(i) for i in unit)
     return output[index].sum()
 
 
@@ -237,7 +247,7 @@ def _linear_stand_in(module, inputs, output):
     return None
 
 
-def receptive_field_mask(model, layer_name: str, input_shape, unit=None,
+def receptive_field_mask(model, layer_name: str, input_shape, unit=None, channel=None,
                          samples: int = 16) -> np.ndarray:
     """The input pixels that can reach one unit of a layer, measured with autograd.
 
@@ -262,9 +272,11 @@ def receptive_field_mask(model, layer_name: str, input_shape, unit=None,
     input_shape : tuple of int
         One input ``(C, H, W)``; a leading batch size ``(N, C, H, W)`` is ignored.
     unit : tuple of int or int, optional
-        The unit's spatial position in the layer's output (all channels together, which
-        see the same region in a convolution); the centre by default. For a layer with
-        vector output ``(N, F)``, a feature index, or all features.
+        The unit's spatial position in the layer's output, the centre by default. For a
+        layer with vector output ``(N, F)``, a feature index, or all features.
+    channel : int, optional
+        The unit's channel; by default all channels at that position together (in a
+        convolution they all see the same region).
     samples : int
         How many random inputs to take the union over.
 
@@ -291,7 +303,7 @@ def receptive_field_mask(model, layer_name: str, input_shape, unit=None,
     try:
         with _Frozen(model):
             output = _run_capturing(model, layer, layer_name, x, caller)
-            _unit_output(output, unit, caller).backward()
+            _unit_output(output, unit, channel, caller).backward()
     finally:
         for handle in stand_ins:
             handle.remove()
@@ -300,7 +312,8 @@ def receptive_field_mask(model, layer_name: str, input_shape, unit=None,
     return (x.grad.numpy() != 0).any(axis=(0, 1))
 
 
-def receptive_field(model, layer_name: str, input_shape, unit=None) -> tuple[int, int]:
+def receptive_field(model, layer_name: str, input_shape, unit=None,
+                    channel=None) -> tuple[int, int]:
     """The size ``(height, width)`` of the input region that can reach one unit of a layer.
 
     Measured with autograd, not computed from the layers' settings: the bounding box of
@@ -319,22 +332,23 @@ def receptive_field(model, layer_name: str, input_shape, unit=None) -> tuple[int
     ...  for name in ("conv1", "pool1", "conv2", "pool2")]
     [(5, 5), (6, 6), (14, 14), (16, 16)]
     """
-    mask = receptive_field_mask(model, layer_name, input_shape, unit)
+    mask = receptive_field_mask(model, layer_name, input_shape, unit, channel)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
         return (0, 0)
     return (int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1))
 
 
-def input_gradient(model, layer_name: str, x, unit=None) -> np.ndarray:
+def input_gradient(model, layer_name: str, x, unit=None, channel=None) -> np.ndarray:
     """The gradient of one unit of a layer with respect to the input ``x``, as it is.
 
     Unlike :func:`receptive_field_mask`, nothing is replaced: a max pool passes the
     gradient of each window to its winner only and an inactive ReLU passes none, so the
     nonzero entries show the part of the receptive field that reaches the unit *for this
-    input*. The unit is summed over the batch and, for maps, over the channels (see
-    :func:`receptive_field_mask` for ``unit``). The model runs in evaluation mode and its
-    parameters' ``.grad`` are left untouched.
+    input*. ``unit`` and ``channel`` pick the unit as in :func:`receptive_field_mask`; the
+    unit is summed over the batch, so each sample's slice of the result is that sample's
+    own gradient. The model runs in evaluation mode and its parameters' ``.grad`` are left
+    untouched.
 
     Returns
     -------
@@ -348,7 +362,7 @@ def input_gradient(model, layer_name: str, x, unit=None) -> np.ndarray:
     x = x.detach().requires_grad_(True)
     with _Frozen(model):
         output = _run_capturing(model, layer, layer_name, x, caller)
-        _unit_output(output, unit, caller).backward()
+        _unit_output(output, unit, channel, caller).backward()
     return x.grad.numpy() if x.grad is not None else np.zeros(x.shape, dtype=x.dtype)
 
 
