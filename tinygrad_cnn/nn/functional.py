@@ -236,7 +236,7 @@ def relu(x) -> Tensor:
 
 
 def sigmoid(x) -> Tensor:
-    """1 / (1 + exp(-x)), without overflow for large |x|."""
+    """1 / (1 + exp(-x)), without overflow for large ``|x|``."""
     return _tensor(x, "sigmoid", "input").sigmoid()
 
 
