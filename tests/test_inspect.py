@@ -234,3 +234,17 @@ def test_activations_removes_its_hooks_when_the_forward_raises():
     assert all(not m._forward_hooks for m in model.modules())
     with pytest.raises(TypeError, match="model must be an nn.Module"):
         ti.activations("model", Tensor([1.0]))
+
+
+def test_one_channel_of_a_unit():
+    model = LeNet5()
+    assert ti.receptive_field(model, "conv2", (1, 28, 28), channel=3) == (14, 14)
+    x = np.random.default_rng(4).random((2, 1, 28, 28)).astype(np.float32)
+    every = ti.input_gradient(model, "conv2", x, unit=(4, 6))
+    parts = sum(ti.input_gradient(model, "conv2", x, unit=(4, 6), channel=c)
+                for c in range(16))
+    np.testing.assert_allclose(every, parts, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match=r"channel must be in \[0, 16\)"):
+        ti.input_gradient(model, "conv2", x, channel=16)
+    with pytest.raises(ValueError, match="channel applies to maps"):
+        ti.receptive_field(model, "fc1", (1, 28, 28), channel=0)
