@@ -1,7 +1,10 @@
-# Two entry points that work on a fresh clone with only Python and pip:
-#   make train   trains LeNet-5 (MNIST if present, else the bundled sample)
-#   make test    runs the test suite
-# Each creates .venv and installs the package into it on first use.
+# Entry points that work on a fresh clone with only Python and pip:
+#   make train    trains LeNet-5 (MNIST if present, else the bundled sample)
+#   make test     runs the test suite (with the code blocks of docs/**/*.md)
+#   make figures  reruns examples/lecture/ and rewrites the pictures in docs/lecture/img/
+#   make docs     builds the documentation site into site/ (Sphinx, warnings are errors)
+# Each creates .venv and installs the package into it on first use (figures and docs add the
+# "plot" and "docs" extras).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +13,13 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: train test bench lint venv clean
+PLOT_STAMP := $(VENV)/.installed-plot
+DOCS_STAMP := $(VENV)/.installed-docs
+# One BLAS thread for the lecture scripts: timings compare one core with one core, and
+# training does not stall when other processes share the CPU.
+ONE_THREAD := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+.PHONY: train test bench lint venv clean figures docs
 
 venv: $(STAMP)
 
@@ -32,9 +41,26 @@ bench: $(STAMP)
 	$(BIN)/python examples/benchmark_overhead.py
 	$(BIN)/python examples/benchmark_layers.py
 
+$(PLOT_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[plot]"
+	touch $(PLOT_STAMP)
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+figures: $(PLOT_STAMP)
+	$(ONE_THREAD) MPLBACKEND=Agg $(BIN)/python examples/lecture/make_figures.py docs/lecture/img
+
+docs: $(DOCS_STAMP)
+	rm -rf site docs/gallery docs/sg_execution_times.rst
+	$(ONE_THREAD) $(BIN)/python -m sphinx -b html -W --keep-going -d build/doctrees docs site
+	@echo "documentation site: site/index.html"
+
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/python -m ruff check tinygrad_cnn tests examples
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis site docs/gallery \
+		docs/sg_execution_times.rst
