@@ -223,6 +223,10 @@ class _Frozen:
         return False
 
 
+def _device_of(model) -> str:
+    return next((p.device for p in model.parameters()), backend.default_device())
+
+
 def _need_grad_mode(caller):
     if not autograd.is_grad_enabled():
         raise RuntimeError(f"{caller} measures with autograd; call it outside no_grad()")
@@ -297,8 +301,7 @@ def receptive_field_mask(model, layer_name: str, input_shape, unit=None, channel
         raise ValueError(f"receptive_field: samples must be a positive int, got {samples!r}")
     rng = np.random.default_rng(0)  # private: the library's seeded stream is left alone
     values = rng.uniform(0.5, 1.5, size=(samples,) + shape).astype(np.float32)
-    x = Tensor(values, requires_grad=True, device=next(
-        (p.device for p in model.parameters()), backend.default_device()))
+    x = Tensor(values, requires_grad=True, device=_device_of(model))
     stand_ins = [m.register_forward_hook(_linear_stand_in) for m in model.modules()]
     try:
         with _Frozen(model):
@@ -350,6 +353,16 @@ def input_gradient(model, layer_name: str, x, unit=None, channel=None) -> np.nda
     own gradient. The model runs in evaluation mode and its parameters' ``.grad`` are left
     untouched.
 
+    Parameters
+    ----------
+    model : nn.Module
+    layer_name : str
+        A name from ``model.named_modules()``.
+    x : Tensor or array_like
+        The model's input, e.g. ``(N, C, H, W)``; an array goes to the model's device.
+    unit, channel : optional
+        See :func:`receptive_field_mask`.
+
     Returns
     -------
     numpy.ndarray, the shape of ``x``
@@ -358,7 +371,7 @@ def input_gradient(model, layer_name: str, x, unit=None, channel=None) -> np.nda
     _need_grad_mode(caller)
     layer = _layer(model, layer_name, caller)
     if not isinstance(x, Tensor):
-        x = Tensor(x)
+        x = Tensor(x, device=_device_of(model))  # an array goes where the model is
     x = x.detach().requires_grad_(True)
     with _Frozen(model):
         output = _run_capturing(model, layer, layer_name, x, caller)
