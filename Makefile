@@ -1,7 +1,10 @@
-# Two entry points that work on a fresh clone with only Python and pip:
-#   make train   trains LeNet-5 (MNIST if present, else the bundled sample)
-#   make test    runs the test suite
-# Each creates .venv and installs the package into it on first use.
+# Entry points that work on a fresh clone with only Python and pip:
+#   make train    trains LeNet-5 (MNIST if present, else the bundled sample)
+#   make test     runs the test suite (with the code blocks of docs/**/*.md)
+#   make figures  reruns examples/lecture/ and rewrites the pictures in docs/lecture/img/
+#   make docs     builds the documentation site into site/ (Sphinx, warnings are errors)
+# Each creates .venv and installs the package into it on first use (figures and docs add the
+# "plot" and "docs" extras).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +13,15 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: train test bench lint venv clean gpu-check
+PLOT_STAMP := $(VENV)/.installed-plot
+DOCS_STAMP := $(VENV)/.installed-docs
+# One BLAS thread for tests, figures and docs. With two threads, each matrix product waits
+# for both; on a CPU shared with other processes that wait is a scheduler slice, so the test
+# suite took 119 s instead of 36 s on a busy 2-core machine. Timings in the lecture also
+# compare one core with one core.
+ONE_THREAD := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+.PHONY: train test bench lint venv clean figures docs gpu-check
 
 venv: $(STAMP)
 
@@ -26,11 +37,12 @@ train: $(STAMP)
 # The suite runs twice: on the CPU, then on device cuda through the strict CuPy double
 # (tests/cupy_double.py), so the GPU code path is tested on machines without a GPU.
 test: $(STAMP)
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(ONE_THREAD) $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; exit 1; fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; \
 	echo "== the same suite on device cuda, through the CuPy test double"; \
-	TINYGRAD_CNN_TEST_CUPY=double TINYGRAD_CNN_DEVICE=cuda $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	$(ONE_THREAD) TINYGRAD_CNN_TEST_CUPY=double TINYGRAD_CNN_DEVICE=cuda \
+		$(BIN)/python -m pytest $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; \
 	exit 1; fi; exit $$rc
 
@@ -47,9 +59,26 @@ gpu-check:
 	PYTHONPATH="$(CURDIR):$(CURDIR)/.gpu-site$${PYTHONPATH:+:$$PYTHONPATH}" \
 		$(PYTHON) examples/gpu_check.py $(ARGS)
 
+$(PLOT_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[plot]"
+	touch $(PLOT_STAMP)
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+figures: $(PLOT_STAMP)
+	$(ONE_THREAD) MPLBACKEND=Agg $(BIN)/python examples/lecture/make_figures.py docs/lecture/img
+
+docs: $(DOCS_STAMP)
+	rm -rf site docs/gallery docs/sg_execution_times.rst
+	$(ONE_THREAD) $(BIN)/python -m sphinx -b html -W --keep-going -d build/doctrees docs site
+	@echo "documentation site: site/index.html"
+
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/python -m ruff check tinygrad_cnn tests examples
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .gpu-site
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .gpu-site site docs/gallery \
+		docs/sg_execution_times.rst

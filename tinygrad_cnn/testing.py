@@ -41,8 +41,11 @@ def gradcheck(fn, *inputs, upstream=None, eps=1e-6, atol=1e-5, rtol=1e-3,
         Inputs larger than this are checked along three random directions instead of
         element by element, which keeps big convolutions cheap.
 
-    Returns True, or raises :class:`GradcheckError` naming the input, the element index and
-    both values of the worst mismatch (returns False if ``raise_exception`` is False).
+    Returns
+    -------
+    bool
+        True, or raises :class:`GradcheckError` naming the input, the element index and
+        both values of the worst mismatch (returns False if ``raise_exception`` is False).
     """
     checked = [(i, t) for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:

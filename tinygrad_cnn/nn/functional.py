@@ -255,7 +255,7 @@ def leaky_relu(x, negative_slope=0.01) -> Tensor:
 
 
 def sigmoid(x) -> Tensor:
-    """1 / (1 + exp(-x)), without overflow for large |x|."""
+    """1 / (1 + exp(-x)), without overflow for large ``|x|``."""
     return _tensor(x, "sigmoid", "input").sigmoid()
 
 

@@ -17,6 +17,7 @@ of that module in the root's ``named_modules()`` (and the prefix of its paramete
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -52,23 +53,26 @@ class running:
 
 
 class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``remove()`` unregisters the hook."""
+    """What ``register_forward_hook`` returns: ``remove()`` unregisters the hook.
 
-    _next_id = 0
+    Removing twice is harmless; ``with module.register_forward_hook(h):`` removes the hook
+    when the block ends, as PyTorch's handles do.
+    """
+
+    _ids = itertools.count()
 
     def __init__(self, hooks: OrderedDict):
-        self.hooks, self.id = hooks, RemovableHandle._next_id
-        RemovableHandle._next_id += 1
+        self._hooks = hooks
+        self.id = next(RemovableHandle._ids)
 
     def remove(self) -> None:
-        self.hooks.pop(self.id, None)
+        self._hooks.pop(self.id, None)
 
-    def __enter__(self):
+    def __enter__(self) -> RemovableHandle:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.remove()
-        return False
 
 
 class Parameter(Tensor):
@@ -204,9 +208,18 @@ class Module:
             return output
 
     def register_forward_hook(self, hook) -> RemovableHandle:
-        """Call ``hook(module, inputs, output)`` after every ``forward`` (``inputs`` is the
-        tuple of positional arguments); a return value other than None replaces the
-        output, as in PyTorch. Returns a handle whose ``remove()`` unregisters it."""
+        """Call ``hook(module, inputs, output)`` after every ``forward`` of this module.
+
+        ``inputs`` is the tuple of positional arguments of the call. A hook that returns
+        something other than ``None`` replaces the output (later hooks and the caller see
+        the replacement), as in PyTorch. Hooks run in registration order, inside the
+        module's scope, so ops they create are drawn as part of the module.
+
+        Returns
+        -------
+        RemovableHandle
+            ``handle.remove()`` unregisters the hook.
+        """
         if not callable(hook):
             raise TypeError(f"register_forward_hook: hook must be callable, got "
                             f"{type(hook).__name__}")
