@@ -90,7 +90,8 @@ class Function:
 
     Subclasses define ``forward(ctx, *arrays, **params)`` returning one array and
     ``backward(ctx, grad_out)`` returning one gradient per array input (``None`` where an
-    input needs none). Both work on raw NumPy/CuPy arrays; settings a backward needs are
+    input needs none). ``ctx.needs_input_grad`` is set before ``forward`` runs, so forward
+    can skip saving (or computing) what no gradient will need. Both work on raw NumPy/CuPy arrays; settings a backward needs are
     stored on ``ctx`` as plain attributes, arrays through ``save_for_backward``.
     ``backward`` must not write into ``grad_out`` or into saved arrays.
     """
@@ -116,12 +117,14 @@ class Function:
                 raise RuntimeError(f"{cls.name.lower()}: expected all tensors on one device, "
                                    f"got {device} and {t.device}")
         node = cls()
+        # known before forward, so that forward can skip what no gradient will need
+        node.needs_input_grad = tuple(_grad_enabled and t is not None and t.requires_grad
+                                      for t in inputs)
         out = node.forward(*[None if t is None else t.data for t in inputs], **params)
-        if not _grad_enabled or not any(t.requires_grad for t in present):
+        if not any(node.needs_input_grad):
             return present[0].wrap(out)
-        node.parents = tuple((t.grad_fn or t) if t is not None and t.requires_grad else None
-                             for t in inputs)
-        node.needs_input_grad = tuple(parent is not None for parent in node.parents)
+        node.parents = tuple((t.grad_fn or t) if needed else None
+                             for t, needed in zip(inputs, node.needs_input_grad))
         node.input_meta = tuple((None, None) if t is None else (t.shape, t.dtype)
                                 for t in inputs)
         node.input_versions = tuple(None if t is None else t.version for t in inputs)

@@ -13,6 +13,8 @@ What a backend must provide (everything device-specific in the library goes thro
 - ``synchronize()``: wait for queued work, for timing;
 - ``scatter_add(positions, values, size)``: sums of ``values`` per flat position, without
   waiting for the device (the one primitive whose fastest form differs between devices);
+- ``working_set_bytes``: how large the temporaries of one step of a chunked loop should be
+  (a CPU's cache; None where large batches are best taken whole, as on a GPU);
 - ``name`` and ``aliases``: how users spell it;
 - ``probe()``: whether it is usable here and, if not, why (a real allocation, not an import).
 
@@ -104,6 +106,7 @@ class Device:
 
     name = ""
     aliases: tuple = ()
+    working_set_bytes = None
 
     @property
     def xp(self):
@@ -130,6 +133,7 @@ class CPU(Device):
 
     name, aliases = "cpu", ("cpu",)
     xp = np
+    working_set_bytes = 1 << 19  # measured for LeNet-5 inference: 0.5 MiB beat 0.25-8 MiB
 
     def probe(self):
         return True, "NumPy is always usable"

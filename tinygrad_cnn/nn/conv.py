@@ -20,6 +20,11 @@ module computes the same numbers with few, large, contiguous operations:
   additions (:func:`_input_grad_rows`); otherwise ``w.T @ g`` and ``KH*KW`` strided
   additions (:func:`_col2im`).
 
+When no gradient is needed (inference, evaluation) nothing is saved, and the batch goes
+through in chunks whose im2col matrix fits the device's working-set budget
+(:func:`chunk_size`): a batch of 1,000 digits would otherwise build a 90 MB matrix for
+conv1 and stream it through memory twice.
+
 Large temporaries come from :mod:`.workspace`, which recycles them between steps.
 Groups are a batched matmul over a leading group axis (of size 1 for ``groups=1``);
 dilation only changes the strides of the view. Neither costs the common case anything.
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .. import backend
 from ..autograd import Function
 from ..backend import xp_of
 from . import workspace as ws
@@ -89,6 +95,36 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups) -> ConvGe
     return ConvGeometry(N, C, H, W, M, Cg, KH, KW, sh, sw, ph, pw, dh, dw, groups, OH, OW, CW)
 
 
+def chunk_size(geo: ConvGeometry, itemsize: int, device: str) -> int:
+    """Samples per im2col matrix when nothing is kept for backward: as many as fit in the
+    device's working-set budget (all of them on a GPU), at least one."""
+    budget = backend.get(device).working_set_bytes
+    per_sample = geo.C * geo.KH * geo.KW * geo.OH * geo.CW * itemsize
+    return geo.N if budget is None else max(1, min(geo.N, budget // per_sample))
+
+
+def _im2col(xp, x, geo: ConvGeometry):
+    """The im2col matrix ``(G, Cg*KH*KW, OH*N*CW)`` of ``x`` (N, C, H, W): one padded copy of
+    the input, then one copy of a strided view of it."""
+    N, C, H, W, M, Cg, KH, KW = geo[:8]
+    xbuf = ws.zeros(xp, (C, geo.Hp + 1, N, geo.Wp), x.dtype)
+    xbuf[:, geo.ph:geo.ph + H, :, geo.pw:geo.pw + W] = x.transpose(1, 2, 0, 3)
+    cols = ws.empty(xp, (geo.G, Cg * KH * KW, geo.L), x.dtype)
+    cols.reshape(C, KH, KW, geo.OH, N, geo.CW)[...] = _strided_view(
+        xp, xbuf, 0, (C, KH, KW, geo.OH, N, geo.CW), geo)
+    return cols
+
+
+def _project(xp, cols, w, b, geo: ConvGeometry, result):
+    """``result (N, M, OH, OW) = w @ cols + b``, dropping the garbage columns."""
+    G, M = geo.G, geo.M
+    out = ws.empty(xp, (G, M // G, geo.L), cols.dtype)
+    xp.matmul(w.reshape(G, M // G, -1), cols, out=out)
+    if b is not None:  # on the contiguous product: cheaper than a broadcast later
+        out += b.reshape(G, M // G, 1)
+    result[...] = out.reshape(M, geo.OH, geo.N, geo.CW)[:, :, :, :geo.OW].transpose(2, 0, 1, 3)
+
+
 def _strided_view(xp, buf, offset, shape, geo: ConvGeometry):
     """A strided view of ``buf (C, Hp+1, N, Wp)``, starting ``offset`` elements in.
 
@@ -116,22 +152,20 @@ class Conv2dOp(Function):
     def forward(ctx, x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
         xp = xp_of(x)
         geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
-        N, C, H, W, M, Cg, KH, KW = geo[:8]
-        G, OH, OW, CW = geo.G, geo.OH, geo.OW, geo.CW
-        xbuf = ws.zeros(xp, (C, geo.Hp + 1, N, geo.Wp), x.dtype)
-        xbuf[:, geo.ph:geo.ph + H, :, geo.pw:geo.pw + W] = x.transpose(1, 2, 0, 3)
-        cols = ws.empty(xp, (G, Cg * KH * KW, geo.L), x.dtype)
-        # the one big copy
-        cols.reshape(C, KH, KW, OH, N, CW)[...] = _strided_view(
-            xp, xbuf, 0, (C, KH, KW, OH, N, CW), geo)
-        out = ws.empty(xp, (G, M // G, geo.L), x.dtype)
-        xp.matmul(w.reshape(G, M // G, Cg * KH * KW), cols, out=out)
-        if b is not None:  # on the contiguous product: cheaper than a broadcast later
-            out += b.reshape(G, M // G, 1)
-        result = ws.empty(xp, (N, M, OH, OW), out.dtype)
-        result[...] = out.reshape(M, OH, N, CW)[:, :, :, :OW].transpose(2, 0, 1, 3)
-        ctx.geometry = geo
-        ctx.save_for_backward(cols, w)
+        result = ws.empty(xp, (geo.N, geo.M, geo.OH, geo.OW), x.dtype)
+        if any(ctx.needs_input_grad):
+            cols = _im2col(xp, x, geo)  # the whole batch: backward needs it
+            _project(xp, cols, w, b, geo, result)
+            ctx.geometry = geo
+            ctx.save_for_backward(cols, w)
+            return result
+        # nothing to keep for backward (inference, evaluation): a few samples at a time, so
+        # that each im2col matrix stays in the cache instead of streaming through memory
+        step = chunk_size(geo, x.dtype.itemsize, backend.device_of(x))
+        for start in range(0, geo.N, step):
+            part = geo._replace(N=min(step, geo.N - start))
+            cols = _im2col(xp, x[start:start + part.N], part)
+            _project(xp, cols, w, b, part, result[start:start + part.N])
         return result
 
     def backward(ctx, g):
