@@ -143,6 +143,13 @@ def to_host(array) -> np.ndarray:
     return move(array, "cpu")
 
 
+def synchronize(device: str) -> None:
+    """Wait until the work queued on ``device`` has finished (the CPU never queues), so a
+    timer read afterwards measures the work rather than its launch."""
+    if device == "cuda":
+        require_cuda().cuda.Device().synchronize()
+
+
 # ----------------------------------------------------------------------------- randomness
 
 _seed = None
