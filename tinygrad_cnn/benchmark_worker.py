@@ -97,6 +97,34 @@ def tick_resolution(wall: float, cores: int) -> float:
     return 2 / (os.sysconf("SC_CLK_TCK") * wall * cores)
 
 
+class CpuWatch:
+    """``with CpuWatch() as w: ...`` leaves in ``w.record`` the block's wall time
+    (``seconds``), the share of this process's cores that other processes took
+    (``other_cpu``, None where ``/proc/stat`` cannot be read) and that share's
+    ``resolution``."""
+
+    def __init__(self):
+        self.cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self.record = None
+
+    def __enter__(self):
+        self._busy = machine_busy_seconds(self.cpus)
+        self._own = own_cpu_seconds()
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.perf_counter() - self._start
+        own, busy = own_cpu_seconds(), machine_busy_seconds(self.cpus)
+        self.record = {"seconds": wall, "other_cpu": None}
+        if self._busy is not None and busy is not None and self.cpus and wall > 0:
+            cores = len(self.cpus)
+            self.record["other_cpu"] = round(
+                other_cpu_share(wall, busy - self._busy, own - self._own, cores), 4)
+            self.record["resolution"] = round(tick_resolution(wall, cores), 4)
+        return False
+
+
 def is_quiet(record: dict, max_other_cpu: float) -> bool:
     """Whether other processes took at most ``max_other_cpu`` of the CPU during a block
     (within the counters' resolution); blocks that could not be checked count as quiet."""
@@ -125,7 +153,8 @@ def write_inputs(directory: str, cases, seed: int = 0) -> None:
         np.save(os.path.join(directory, f"{task}{batch_size}-labels.npy"), labels)
 
 
-def _read_inputs(directory: str, task: str, batch_size: int):
+def read_inputs(directory: str, task: str, batch_size: int):
+    """The weights and the list of ``(images, labels)`` batches of one case."""
     with np.load(os.path.join(directory, "weights.npz")) as npz:
         weights = {k: npz[k] for k in npz.files}
     images = np.load(os.path.join(directory, f"{task}{batch_size}-images.npy"))
@@ -137,20 +166,51 @@ def _read_inputs(directory: str, task: str, batch_size: int):
 
 # ----------------------------------------------------------------------------- workers
 
-def _ours(task, device, weights, batches):
-    """Our step (or forward pass), a sync function, and the library's version."""
-    import tinygrad_cnn as tg
-    from tinygrad_cnn import backend, optim
+def build_ours(weights, device: str = "cpu"):
+    """Our LeNet-5 holding ``weights``, and SGD with momentum over it."""
+    from tinygrad_cnn import optim
     from tinygrad_cnn.models import LeNet5
-    from tinygrad_cnn.nn import functional as F
 
     model = LeNet5()
     model.load_state_dict(weights)
     model.to(device)
+    return model, optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+
+def build_torch(weights, device: str = "cpu"):
+    """The same LeNet-5 in PyTorch (attributes named as ours, so the state dicts match)."""
+    import torch
+
+    nn, F = torch.nn, torch.nn.functional
+
+    class LeNet5(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(1, 6, 5, padding=2), nn.Conv2d(6, 16, 5)
+            self.fc1, self.fc2 = nn.Linear(400, 120), nn.Linear(120, 84)
+            self.fc3 = nn.Linear(84, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            x = F.relu(self.fc1(x.flatten(1)))
+            return self.fc3(F.relu(self.fc2(x)))
+
+    model = LeNet5()
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+    model.to(torch.device(device))
+    return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+
+def _ours(task, device, weights, batches):
+    """Our step (or forward pass), its checked value, a sync function, and the version."""
+    import tinygrad_cnn as tg
+    from tinygrad_cnn import backend
+    from tinygrad_cnn.nn import functional as F
+
+    model, opt = build_ours(weights, device)
     data = [(tg.Tensor(x, device=device), tg.Tensor(y, device=device)) for x, y in batches]
     if task == "train":
-        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
         def step(i):
             x, y = data[i]
             loss = F.cross_entropy(model(x), y)
@@ -175,30 +235,10 @@ def _torch(task, device, weights, batches, threads):
     import torch
 
     torch.set_num_threads(threads)
-    nn = torch.nn
-
-    class LeNet5(nn.Module):  # attribute names as ours, so the state dicts match
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.conv2 = nn.Conv2d(1, 6, 5, padding=2), nn.Conv2d(6, 16, 5)
-            self.fc1, self.fc2, self.fc3 = nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(
-                84, 10)
-
-        def forward(self, x):
-            F = torch.nn.functional
-            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-            x = F.relu(self.fc1(x.flatten(1)))
-            return self.fc3(F.relu(self.fc2(x)))
-
-    dev = torch.device(device)
-    model = LeNet5()
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
-    model.to(dev)
-    data = [(torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)) for x, y in batches]
+    model, opt = build_torch(weights, device)
+    data = [(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
+            for x, y in batches]
     if task == "train":
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
         def step(i):
             x, y = data[i]
             loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -225,7 +265,6 @@ def time_blocks(step, sync, n_batches: int, warmup_seconds: float, block_seconds
     """Warm up, then time blocks of steps until ``blocks`` of them ran on a quiet machine
     (or ``3 * blocks`` ran in all). Each block reports seconds per step and the share of
     the cores' time that other processes took."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     n = 0
     start = time.perf_counter()
     while n < 2 or time.perf_counter() - start < warmup_seconds:
@@ -241,17 +280,13 @@ def time_blocks(step, sync, n_batches: int, warmup_seconds: float, block_seconds
     records, clean = [], 0
     while clean < blocks and len(records) < 3 * blocks:
         sync()
-        busy0, own0, t0 = machine_busy_seconds(cpus), own_cpu_seconds(), time.perf_counter()
-        for _ in range(per_block):
-            step(n % n_batches)
-            n += 1
-        sync()
-        t1, own1, busy1 = time.perf_counter(), own_cpu_seconds(), machine_busy_seconds(cpus)
-        record = {"seconds_per_step": (t1 - t0) / per_block, "other_cpu": None}
-        if busy0 is not None and busy1 is not None and cpus:
-            record["other_cpu"] = round(
-                other_cpu_share(t1 - t0, busy1 - busy0, own1 - own0, len(cpus)), 4)
-            record["resolution"] = round(tick_resolution(t1 - t0, len(cpus)), 4)
+        with CpuWatch() as watch:
+            for _ in range(per_block):
+                step(n % n_batches)
+                n += 1
+            sync()
+        record = watch.record
+        record["seconds_per_step"] = record.pop("seconds") / per_block
         records.append(record)
         clean += is_quiet(record, max_other_cpu)
     return {"steps_per_block": per_block, "blocks": records}
@@ -259,7 +294,7 @@ def time_blocks(step, sync, n_batches: int, warmup_seconds: float, block_seconds
 
 def worker(args) -> dict:
     """Run one library on one case in this process and return what it measured."""
-    weights, batches = _read_inputs(args.inputs, args.task, args.batch_size)
+    weights, batches = read_inputs(args.inputs, args.task, args.batch_size)
     if args.library == "ours":
         step, value, sync, version = _ours(args.task, args.device, weights, batches)
     else:
