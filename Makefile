@@ -29,8 +29,9 @@ test: $(STAMP)
 	exit $$rc
 
 bench: $(STAMP)
-	$(BIN)/python examples/benchmark_overhead.py
+	$(BIN)/tinygrad-cnn bench
 	$(BIN)/python examples/benchmark_layers.py
+	$(BIN)/python examples/benchmark_overhead.py
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff

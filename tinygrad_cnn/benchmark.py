@@ -182,6 +182,8 @@ def summarize(results: list, max_other_cpu: float) -> dict:
         "peak_rss_mb": max(r["peak_rss_bytes"] for r in results) / 2**20,
         "check": results[0]["check"],
         "threads": results[0]["threads"],
+        "samples": [{"round": i, "images_per_s": rate(b), "other_cpu": b["other_cpu"]}
+                    for i, r in enumerate(results) for b in r["blocks"]],
     }
 
 
