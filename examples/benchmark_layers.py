@@ -260,9 +260,12 @@ def print_tables(summary, args, versions):
                 totals[lib][key == "backward"] += e[lib][key]["median"]
         print("| " + " | ".join(row) + " |")
     t_ours, t_torch = totals["ours"], totals["torch"]
-    print(f"| sum of layers | | {t_ours[0]:.3f} | {t_torch[0]:.3f} | "
-          f"{t_ours[0] / t_torch[0] if both else float('nan'):.2f} | {t_ours[1]:.3f} | "
-          f"{t_torch[1]:.3f} | {t_ours[1] / t_torch[1] if both else float('nan'):.2f} |")
+    if both:
+        print(f"| sum of layers | | {t_ours[0]:.3f} | {t_torch[0]:.3f} | "
+              f"{t_ours[0] / t_torch[0]:.2f} | {t_ours[1]:.3f} | {t_torch[1]:.3f} | "
+              f"{t_ours[1] / t_torch[1]:.2f} |")
+    else:
+        print(f"| sum of layers | | {t_ours[0]:.3f} | - | - | {t_ours[1]:.3f} | - | - |")
     print()
     print("| whole step | ours ms | PyTorch ms | ratio | ours images/s | PyTorch images/s |")
     print("| --- | --- | --- | --- | --- | --- |")

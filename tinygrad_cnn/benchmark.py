@@ -15,7 +15,8 @@ thread pools compete for the same cores), so each library runs in a process of i
   the CPU time; such blocks are left out here, and said so.
 
 The report gives medians with min-max over the clean blocks of all rounds, the ratio of the
-medians (and its range over rounds) and each worker's peak resident memory (``ru_maxrss``).
+medians (and its range over rounds) and each worker's peak resident memory (``VmHWM``;
+see :func:`tinygrad_cnn.benchmark_worker.peak_rss_bytes` for why not ``ru_maxrss``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from .benchmark_worker import LIBRARIES
 # A worker's peak resident memory: a fixed part (the interpreter and PyTorch, ~300 MB) plus
 # bytes per image of the batch. Measured with this harness (NumPy 2.4, PyTorch 2.13, Linux;
 # ours is the larger per image: 0.39 MB training, 0.29 MB inference between batch 1,000 and
-# 4,000) and rounded up by about a quarter. Phase-2 optimisations only lower it.
+# 4,000) and rounded up by about a quarter; tests/test_benchmark.py checks that they still
+# cover what a worker uses.
 _BASE_BYTES = 400 << 20
 _BYTES_PER_IMAGE = {"train": 500_000, "infer": 360_000}
 _BOOTSTRAP = "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__main__')"
