@@ -47,8 +47,9 @@ test: $(STAMP)
 	exit 1; fi; exit $$rc
 
 bench: $(STAMP)
-	$(BIN)/python examples/benchmark_overhead.py
+	$(BIN)/tinygrad-cnn bench
 	$(BIN)/python examples/benchmark_layers.py
+	$(BIN)/python examples/benchmark_overhead.py
 
 # On a machine with a GPU, CuPy and (optionally) a CUDA PyTorch already installed: runs the
 # checkout as it is, offline (no venv, no downloads). Wheels of anything else it needs

@@ -52,8 +52,9 @@ def test_info_reports_versions_and_cuda_status():
     assert "CUDA usable:" in run.stdout
 
 
-def test_bench_prints_throughput():
-    run = cli("bench", "--batch-size", "8", "--repeat", "2")
+def test_bench_prints_throughput():  # the harness itself: test_benchmark.py
+    run = cli("bench", "--batch-size", "8", "--inference-batch-size", "0", "--rounds", "1",
+              "--repeat", "1", "--block-seconds", "0.02", "--warmup", "0", "--no-torch")
     assert run.returncode == 0, run.stderr
     assert "images/s" in run.stdout
 

@@ -91,8 +91,9 @@ class Function:
     Subclasses define ``forward(ctx, *arrays, **params)`` returning one array and
     ``backward(ctx, grad_out)`` returning one gradient per array input (``None`` where an
     input needs none). ``ctx.needs_input_grad`` is set before ``forward`` runs, so forward
-    can skip saving (or computing) what no gradient will need. Both work on raw NumPy/CuPy arrays; settings a backward needs are
-    stored on ``ctx`` as plain attributes, arrays through ``save_for_backward``.
+    can skip saving (or computing) what no gradient will need. Both work on raw NumPy/CuPy
+    arrays; settings a backward needs are stored on ``ctx`` as plain attributes, arrays
+    through ``save_for_backward``.
     ``backward`` must not write into ``grad_out`` or into saved arrays.
     """
 

@@ -1,104 +1,352 @@
-"""Throughput of a LeNet-5 training step (forward, backward, SGD-momentum step), ours and
-PyTorch's measured in the same process, since shared machines drift between runs."""
+"""LeNet-5 speed against PyTorch, measured the way a user would see it.
+
+Two libraries timed in one process slow each other down (their OpenMP and OpenBLAS
+thread pools compete for the same cores), so each library runs in a process of its own:
+
+* the parent writes the weights and the batches once, from a seed, to ``.npy`` files that
+  every worker reads, so both libraries compute the same thing (the first step's loss or
+  the logits are compared as a check);
+* rounds alternate (ours, PyTorch, ours, PyTorch, ...), a fresh worker each time, so a
+  slow phase of a shared machine hits both alike; every worker gets the same thread count
+  (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` and
+  ``torch.set_num_threads``);
+* a worker (:mod:`tinygrad_cnn.benchmark_worker`) warms up, then times blocks of steps,
+  and flags every block during which other processes took more than ``max_other_cpu`` of
+  the CPU time; such blocks are left out here, and said so.
+
+The report gives medians with min-max over the clean blocks of all rounds, the ratio of the
+medians (and its range over rounds) and each worker's peak resident memory (``VmHWM``;
+see :func:`tinygrad_cnn.benchmark_worker.peak_rss_bytes` for why not ``ru_maxrss``).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import statistics
-import time
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 
-from . import backend, optim
-from .models import LeNet5
-from .nn import functional as F
-from .tensor import Tensor
+from . import benchmark_worker as bw
+from .benchmark_worker import LIBRARIES
+
+# A worker's peak resident memory: a fixed part (the interpreter and PyTorch, ~300 MB) plus
+# bytes per image of the batch. Measured with this harness (NumPy 2.4, PyTorch 2.13, Linux;
+# ours is the larger per image: 0.39 MB training, 0.29 MB inference between batch 1,000 and
+# 4,000) and rounded up by about a quarter; tests/test_benchmark.py checks that they still
+# cover what a worker uses.
+_BASE_BYTES = 400 << 20
+_BYTES_PER_IMAGE = {"train": 500_000, "infer": 360_000}
+_BOOTSTRAP = "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__main__')"
 
 
-def _median_seconds(step, repeat: int, warmup: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+class BenchmarkError(ValueError):
+    """A benchmark that cannot run as asked (memory, a failed worker, bad settings)."""
 
 
-def lenet_step_ours(batch_size: int, device: str = "cpu", seed: int = 0):
-    """A closure running one training step of our LeNet-5 on fixed random data."""
-    backend.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = LeNet5().to(device)
-    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = Tensor(rng.random((batch_size, 1, 28, 28), dtype=np.float32), device=device)
-    y = Tensor(rng.integers(0, 10, batch_size), device=device)
-
-    def step():
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if device != "cpu":
-            backend.array_module(device).cuda.Device().synchronize()
-
-    return step
-
-
-def lenet_step_torch(batch_size: int, seed: int = 0):
-    """The same step in PyTorch (CPU), or None when torch is not installed."""
+def default_threads() -> int:
+    """The cores this process may run on."""
     try:
-        import torch
-    except ImportError:
-        return None
-    tnn, tF = torch.nn, torch.nn.functional
-    torch.manual_seed(seed)
-    model = tnn.Sequential(
-        tnn.Conv2d(1, 6, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(2),
-        tnn.Conv2d(6, 16, 5), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten(),
-        tnn.Linear(400, 120), tnn.ReLU(), tnn.Linear(120, 84), tnn.ReLU(), tnn.Linear(84, 10),
-    )
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    rng = np.random.default_rng(seed)
-    x = torch.tensor(rng.random((batch_size, 1, 28, 28), dtype=np.float32))
-    y = torch.tensor(rng.integers(0, 10, batch_size))
-
-    def step():
-        loss = tF.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
-def run(batch_size: int = 64, repeat: int = 50, warmup: int = 10, device: str = "cpu",
-        rounds: int = 3, out=print) -> dict:
-    """Time both steps, interleaved over several rounds; print and return images/s."""
-    ours = lenet_step_ours(batch_size, device)
-    theirs = lenet_step_torch(batch_size)
-    t_ours, t_torch = [], []
-    for _ in range(rounds):
-        # a pause before each turn: OpenBLAS's and PyTorch's worker threads spin for a while
-        # after their last call and would slow whichever library runs next
-        time.sleep(0.2)
-        t_ours.append(_median_seconds(ours, repeat, warmup))
-        if theirs is not None:
-            time.sleep(0.2)
-            t_torch.append(_median_seconds(theirs, repeat, warmup))
-    result = {"batch_size": batch_size, "device": device,
-              "ours_images_per_s": batch_size / min(t_ours)}
-    out(f"LeNet-5 training step, batch {batch_size}, {device}:")
-    out(f"  tinygrad_cnn  {1e3 * min(t_ours):7.2f} ms/step  "
-        f"{result['ours_images_per_s']:9,.0f} images/s")
-    if theirs is not None:
-        import torch
+# ----------------------------------------------------------------------------- memory
 
-        result["torch_images_per_s"] = batch_size / min(t_torch)
-        result["ratio"] = result["ours_images_per_s"] / result["torch_images_per_s"]
-        out(f"  PyTorch {torch.__version__} ({torch.get_num_threads()} threads) "
-            f"{1e3 * min(t_torch):7.2f} ms/step  {result['torch_images_per_s']:9,.0f} images/s")
-        out(f"  throughput ratio ours/PyTorch: {result['ratio']:.2f}x")
-    else:
-        out("  (PyTorch not installed: no comparison)")
+def estimate_peak_bytes(task: str, batch_size: int) -> int:
+    """A generous estimate of a worker's peak resident memory for one case."""
+    batches = bw.batches_per_case(batch_size)
+    data = batches * batch_size * (28 * 28 * 4 + 8)
+    return _BASE_BYTES + data + _BYTES_PER_IMAGE[task] * batch_size
+
+
+def available_bytes() -> int | None:
+    """``MemAvailable`` from ``/proc/meminfo``, or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(cases, device: str = "cpu", free_bytes: int | None = None) -> None:
+    """Refuse, before anything runs, a case that would not fit in memory.
+
+    A batch too large for the machine would otherwise get the worker killed by the
+    kernel's out-of-memory killer after minutes of swapping, with no message at all.
+    """
+    if free_bytes is None:
+        free_bytes = _free_device_bytes(device) if device != "cpu" else available_bytes()
+    if free_bytes is None:
+        return
+    for task, batch_size in cases:
+        need = estimate_peak_bytes(task, batch_size)
+        if device != "cpu":
+            need -= _BASE_BYTES  # the libraries live in host memory
+        if need > free_bytes:
+            what = "a training step" if task == "train" else "an inference pass"
+            where = "GPU memory is free" if device != "cpu" else "memory is available"
+            raise BenchmarkError(
+                f"{what} at batch {batch_size:,} needs about {need / 2**30:.1f} GiB "
+                f"(estimated), but only {free_bytes / 2**30:.1f} GiB of {where}; "
+                f"choose a smaller batch size")
+
+
+def _free_device_bytes(device: str) -> int | None:
+    from . import backend
+
+    cupy = backend.require_cuda()
+    return int(cupy.cuda.Device().mem_info[0])
+
+def thread_env(threads: int, base=None) -> dict:
+    """``base`` (default: this environment) with every thread-count variable set."""
+    env = dict(os.environ if base is None else base)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    return env
+
+
+def run_worker(library: str, task: str, batch_size: int, inputs: str, threads: int,
+               device: str = "cpu", warmup: float = 0.5, block_seconds: float = 0.3,
+               blocks: int = 5, max_other_cpu: float = 0.1, timeout: float = 900) -> dict:
+    """Start a worker process for one library and case; return its result."""
+    result_path = os.path.join(inputs, f"result-{library}-{task}{batch_size}.json")
+    env = thread_env(threads)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    command = [sys.executable, "-c", _BOOTSTRAP, os.path.abspath(bw.__file__), "worker",
+               "--library", library, "--task", task, "--batch-size", str(batch_size),
+               "--inputs", inputs, "--result", result_path, "--device", device,
+               "--threads", str(threads), "--warmup", str(warmup),
+               "--block-seconds", str(block_seconds), "--blocks", str(blocks),
+               "--max-other-cpu", str(max_other_cpu)]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BenchmarkError(f"the {library} worker ({task}, batch {batch_size}) did not "
+                             f"finish within {timeout:.0f} s") from None
+    if done.returncode != 0:
+        if done.returncode < 0:
+            why = f"was killed by signal {-done.returncode}"
+            if -done.returncode == 9:
+                why += " (most likely out of memory)"
+        else:
+            last = done.stderr.strip().splitlines()[-1:] or ["no message"]
+            why = f"failed (exit status {done.returncode}): {last[0]}"
+        raise BenchmarkError(f"the {library} worker ({task}, batch {batch_size}) {why}")
+    with open(result_path) as f:
+        result = json.load(f)
+    os.remove(result_path)
     return result
+
+
+# ----------------------------------------------------------------------------- statistics
+
+def summarize(results: list, max_other_cpu: float) -> dict:
+    """Pool the blocks of a library's workers over all rounds into medians and ranges.
+
+    Blocks in which other processes took more than ``max_other_cpu`` of the CPU are left
+    out; if every block was disturbed, all are kept and ``disturbed`` says so.
+    ``round_medians`` holds each round's median over its quiet blocks (None for a round
+    without any), for the per-round ratios.
+    """
+    batch_size = results[0]["batch_size"]
+
+    def rate(block):
+        return batch_size / block["seconds_per_step"]
+
+    blocks = [b for r in results for b in r["blocks"]]
+    quiet = [b for b in blocks if bw.is_quiet(b, max_other_cpu)]
+    kept = quiet or blocks
+    rates = sorted(rate(b) for b in kept)
+    round_medians = []
+    for r in results:
+        rates_r = [rate(b) for b in r["blocks"] if bw.is_quiet(b, max_other_cpu)]
+        round_medians.append(statistics.median(rates_r) if rates_r else None)
+    return {
+        "version": results[0]["version"],
+        "images_per_s": {"median": statistics.median(rates), "min": rates[0],
+                         "max": rates[-1]},
+        "ms_per_step": statistics.median(1e3 * b["seconds_per_step"] for b in kept),
+        "round_medians": round_medians,
+        "blocks": len(kept),
+        "blocks_left_out": len(blocks) - len(kept),
+        "disturbed": not quiet,
+        "peak_rss_mb": max(r["peak_rss_bytes"] for r in results) / 2**20,
+        "check": results[0]["check"],
+        "threads": results[0]["threads"],
+        "samples": [{"round": i, "images_per_s": rate(b), "other_cpu": b["other_cpu"]}
+                    for i, r in enumerate(results) for b in r["blocks"]],
+    }
+
+
+def ratio_stats(ours: dict, theirs: dict) -> dict:
+    """The ratio of the median throughputs (ours / PyTorch), and its range over the rounds
+    in which both libraries had quiet blocks (None when no round had)."""
+    per_round = [a / b for a, b in zip(ours["round_medians"], theirs["round_medians"])
+                 if a is not None and b is not None]
+    return {"median": ours["images_per_s"]["median"] / theirs["images_per_s"]["median"],
+            "per_round_min": min(per_round, default=None),
+            "per_round_max": max(per_round, default=None)}
+
+
+# ----------------------------------------------------------------------------- the run
+
+def torch_status(device: str) -> tuple[bool, str]:
+    """Whether PyTorch can be compared on ``device``, and why not. Asked without importing
+    torch here (this process stays small): by its spec on the CPU, by a child process that
+    asks ``torch.cuda.is_available()`` for the GPU."""
+    if importlib.util.find_spec("torch") is None:
+        return False, "PyTorch is not installed: ours only"
+    if device == "cpu":
+        return True, "PyTorch"
+    probe = "import sys, torch; print(torch.__version__); sys.exit(torch.cuda.is_available())"
+    try:
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              timeout=300)
+    except subprocess.TimeoutExpired:
+        return False, "PyTorch did not import within 300 s: ours only"
+    if done.returncode == 1:
+        return True, f"PyTorch {done.stdout.strip()}"
+    if done.returncode == 0:
+        return False, f"PyTorch {done.stdout.strip()} has no CUDA here: ours only"
+    return False, "PyTorch failed to import: ours only"
+
+
+def run(batch_sizes=(64, 256), inference_batch_size: int | None = 1000, rounds: int = 5,
+        blocks: int = 5, block_seconds: float = 0.3, warmup: float = 0.5,
+        threads: int | None = None, device: str = "cpu", max_other_cpu: float = 0.1,
+        compare: bool = True, seed: int = 0, progress=None) -> dict:
+    """Measure every case, each library in its own processes; return the report as a dict.
+
+    ``progress(line)``, when given, is told about every finished worker.
+    """
+    cases = [("train", int(b)) for b in batch_sizes]
+    if inference_batch_size:
+        cases.append(("infer", int(inference_batch_size)))
+    for what, value in [("batch size", b) for _, b in cases] + [
+            ("rounds", rounds), ("repeat", blocks), ("threads", threads or 1)]:
+        if value < 1:
+            raise BenchmarkError(f"{what} must be a positive integer, got {value}")
+    if not cases:
+        raise BenchmarkError("nothing to measure: give a training or inference batch size")
+    if block_seconds <= 0 or warmup < 0 or not 0 <= max_other_cpu <= 1:
+        raise BenchmarkError("block seconds must be positive, warm-up not negative and "
+                             "max-other-cpu between 0 and 1")
+    threads = threads or default_threads()
+    check_memory(cases, device)
+    libraries, notes = ["ours"], []
+    if compare:
+        usable, why = torch_status(device)
+        if usable:
+            libraries.append("torch")
+        else:
+            notes.append(why)
+    report = {
+        "device": device, "threads": threads, "rounds": rounds, "blocks_per_round": blocks,
+        "block_seconds": block_seconds, "warmup_seconds": warmup,
+        "max_other_cpu": max_other_cpu, "seed": seed, "cores": default_threads(),
+        "numpy": np.__version__, "python": sys.version.split()[0], "notes": notes,
+        "results": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="tinygrad-cnn-bench-") as inputs:
+        bw.write_inputs(inputs, cases, seed)
+        for task, batch_size in cases:
+            per_library = {lib: [] for lib in libraries}
+            for r in range(rounds):
+                for lib in libraries:
+                    result = run_worker(lib, task, batch_size, inputs, threads, device, warmup,
+                                        block_seconds, blocks, max_other_cpu)
+                    per_library[lib].append(result)
+                    if progress:
+                        rate = statistics.median(batch_size / b["seconds_per_step"]
+                                                 for b in result["blocks"])
+                        progress(f"round {r + 1}/{rounds}  {_case_name(task, batch_size)}  "
+                                 f"{_lib_name(lib)}: {rate:,.0f} images/s")
+            entry = {"task": task, "batch_size": batch_size}
+            for lib in libraries:
+                entry[lib] = summarize(per_library[lib], max_other_cpu)
+            if "torch" in entry:
+                entry["ratio"] = ratio_stats(entry["ours"], entry["torch"])
+                a, b = entry["ours"]["check"], entry["torch"]["check"]
+                entry["same_result"] = abs(a - b) <= 1e-3 * max(1.0, abs(a), abs(b))
+            report["results"].append(entry)
+    return report
+
+
+# ----------------------------------------------------------------------------- output
+
+def _case_name(task: str, batch_size: int) -> str:
+    return f"{'training step' if task == 'train' else 'inference'}, batch {batch_size}"
+
+
+def _lib_name(lib: str) -> str:
+    return "tinygrad_cnn" if lib == "ours" else "PyTorch"
+
+
+def _rate(stats: dict) -> str:
+    r = stats["images_per_s"]
+    return f"{r['median']:,.0f} ({r['min']:,.0f}-{r['max']:,.0f})"
+
+
+def _ratio(ratio: dict) -> str:
+    text = f"{ratio['median']:.2f}"
+    if ratio["per_round_min"] is not None:
+        text += f" ({ratio['per_round_min']:.2f}-{ratio['per_round_max']:.2f})"
+    return text
+
+
+def format_report(report: dict) -> str:
+    """The report as a Markdown table with a few lines of context."""
+    results = report["results"]
+    torch_version = next((e["torch"]["version"] for e in results if "torch" in e), None)
+    lines = [
+        f"LeNet-5 on {report['device']}, {report['threads']} threads per library "
+        f"({report['cores']} cores available), NumPy {report['numpy']}"
+        + (f", PyTorch {torch_version}" if torch_version else ""),
+        f"each library in its own processes: {report['rounds']} alternating rounds of "
+        f"{report['blocks_per_round']} timed blocks (~{report['block_seconds']:g} s each) "
+        f"after {report['warmup_seconds']:g} s of warm-up; images/s median (min-max)",
+        "",
+    ]
+    if torch_version:
+        lines += ["| LeNet-5 | tinygrad_cnn | PyTorch | ratio (range over rounds) "
+                  "| peak RSS MB, ours / PyTorch |",
+                  "| --- | --- | --- | --- | --- |"]
+    else:
+        lines += ["| LeNet-5 | tinygrad_cnn | peak RSS MB |", "| --- | --- | --- |"]
+    left, warnings = [], []
+    for e in results:
+        name, ours = _case_name(e["task"], e["batch_size"]), e["ours"]
+        if "torch" in e:
+            lines.append(f"| {name} | {_rate(ours)} | {_rate(e['torch'])} | "
+                         f"{_ratio(e['ratio'])} | {ours['peak_rss_mb']:,.0f} / "
+                         f"{e['torch']['peak_rss_mb']:,.0f} |")
+        else:
+            lines.append(f"| {name} | {_rate(ours)} | {ours['peak_rss_mb']:,.0f} |")
+        counts = [f"{_lib_name(lib)} {e[lib]['blocks_left_out']} of "
+                  f"{e[lib]['blocks'] + e[lib]['blocks_left_out']}"
+                  for lib in LIBRARIES if lib in e and e[lib]["blocks_left_out"]]
+        if counts:
+            left.append(f"{name}: {', '.join(counts)}")
+        warnings += [f"WARNING: {name}: every {_lib_name(lib)} block was disturbed by other "
+                     "processes; these figures are not reliable"
+                     for lib in LIBRARIES if lib in e and e[lib]["disturbed"]]
+        if e.get("same_result") is False:
+            warnings.append(f"WARNING: {name}: the libraries disagree ({e['ours']['check']:.6g} "
+                            f"against {e['torch']['check']:.6g}): they did not compute the "
+                            "same thing")
+    lines.append("")
+    lines.append(f"blocks left out (other processes took over "
+                 f"{100 * report['max_other_cpu']:g}% of the CPU time): "
+                 + ("; ".join(left) if left else "none"))
+    return "\n".join(lines + warnings + report["notes"])

@@ -172,10 +172,37 @@ def build_parser() -> argparse.ArgumentParser:
     _add_force(p, "the output")
     p.set_defaults(func=cmd_filters, parser=p)
 
-    p = sub.add_parser("bench", help="LeNet-5 training-step throughput against PyTorch")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--repeat", type=_positive_int, default=50)
-    p.add_argument("--device", default=None, choices=["cpu", "cuda", "gpu"])
+    p = sub.add_parser(
+        "bench", help="LeNet-5 speed and memory against PyTorch, each in its own process",
+        description="Time LeNet-5 training steps (SGD with momentum) and inference, ours and "
+        "PyTorch's (when installed), each library in its own processes on the same batches, "
+        "alternating rounds, with the same thread count; prints medians (min-max), the "
+        "ratio of the medians and peak memory. Timed blocks during which other processes "
+        "used the CPU are left out. The defaults take about two minutes.")
+    p.add_argument("--batch-size", type=_positive_int, nargs="+", default=[64, 256], metavar="N",
+                   help="training batch sizes (default: 64 256)")
+    p.add_argument("--inference-batch-size", type=int, default=1000, metavar="N",
+                   help="inference batch size (default 1000; 0 skips inference)")
+    p.add_argument("--rounds", type=_positive_int, default=5,
+                   help="alternating rounds, a fresh process per library each (default 5)")
+    p.add_argument("--repeat", type=_positive_int, default=5,
+                   help="timed blocks per round and library (default 5)")
+    p.add_argument("--block-seconds", type=float, default=0.3,
+                   help="length of a timed block (default 0.3)")
+    p.add_argument("--warmup", type=float, default=0.5,
+                   help="seconds of warm-up in every process (default 0.5)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="threads for both libraries (default: the cores available, "
+                   f"{_cores()} here)")
+    p.add_argument("--max-other-cpu", type=float, default=0.1, metavar="SHARE",
+                   help="leave out blocks in which other processes took more than this "
+                   "share of the CPU time (default 0.1)")
+    p.add_argument("--no-torch", dest="torch", action="store_false",
+                   help="time ours only")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--device", default=None, choices=["cpu", "cuda", "gpu"],
+                   help="cuda compares with PyTorch on the same GPU, never with the CPU")
     p.set_defaults(func=cmd_bench, parser=p)
 
     p = sub.add_parser("info", help="versions, default device and CUDA status")
@@ -338,10 +365,34 @@ def cmd_filters(args) -> int:
     return 0
 
 
-def cmd_bench(args) -> int:
-    from .benchmark import run
+def _cores() -> int:
+    from .benchmark import default_threads
 
-    run(batch_size=args.batch_size, repeat=args.repeat, device=_device(args.device))
+    return default_threads()
+
+
+def cmd_bench(args) -> int:
+    import json
+
+    from .benchmark import format_report, run
+
+    device = _device(args.device)
+    if device == "cuda":
+        backend.require_cuda()
+
+    def progress(line):
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        report = run(batch_sizes=args.batch_size, inference_batch_size=args.inference_batch_size,
+                     rounds=args.rounds, blocks=args.repeat, block_seconds=args.block_seconds,
+                     warmup=args.warmup, threads=args.threads, device=device,
+                     max_other_cpu=args.max_other_cpu, compare=args.torch, seed=args.seed,
+                     progress=progress)
+    except KeyboardInterrupt:
+        print("tinygrad-cnn bench: interrupted", file=sys.stderr)
+        return 130
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
     return 0
 
 
@@ -368,13 +419,14 @@ def cmd_info(args) -> int:
 
 def _expected_errors() -> tuple:
     """The failures a user can cause and fix: reported in one line, never a traceback."""
+    from .benchmark import BenchmarkError
     from .data import DataFormatError
     from .plots import MissingDependencyError, PlotInputError
     from .serialization import CheckpointError
     from .train import ConfigError, TrainingDiverged
 
     return (OSError, CheckpointError, DataFormatError, ConfigError, TrainingDiverged,
-            MissingDependencyError, PlotInputError, backend.DeviceError)
+            MissingDependencyError, PlotInputError, BenchmarkError, backend.DeviceError)
 
 
 def describe_error(exc: BaseException) -> str:
