@@ -13,6 +13,7 @@ from __future__ import annotations
 import numbers
 
 from . import backend
+from . import workspace as ws
 from .autograd import Function
 from .backend import xp_of
 
@@ -134,16 +135,23 @@ class Sqrt(Function):
 
 
 class ReLU(Function):
-    """z = max(x, 0);  dz/dx = 1 where x > 0, else 0 (so relu'(0) = 0, as PyTorch)."""
+    """z = max(x, 0);  dz/dx = 1 where x > 0, else 0 (so relu'(0) = 0, as PyTorch).
+
+    It runs on every activation of a network, so its arrays are recycled buffers: fresh
+    ones of that size cost page faults that take longer than the arithmetic.
+    """
 
     def forward(ctx, x):
-        out = xp_of(x).maximum(x, 0)
+        xp = xp_of(x)
+        out = xp.maximum(x, 0, out=ws.empty(xp, x.shape, x.dtype))
         ctx.save_for_backward(out)
         return out
 
     def backward(ctx, g):
         (out,) = ctx.saved
-        return g * (out > 0)
+        xp = xp_of(g)
+        positive = xp.greater(out, 0, out=ws.empty(xp, out.shape, bool))
+        return xp.multiply(g, positive, out=ws.empty(xp, g.shape, g.dtype))
 
 
 class Sigmoid(Function):

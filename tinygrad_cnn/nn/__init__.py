@@ -5,7 +5,7 @@ containers; ``layers.py`` the layers; ``functional.py`` the stateless operations
 layers call, which check arguments and apply the fused ops of ``conv.py``, ``pool.py``,
 ``linear.py``, ``activation.py`` and ``losses.py``; ``reference.py`` the same ops written
 with Tensor primitives, to read and to test against; ``init.py`` the weight
-initialisers; ``workspace.py`` the recycled buffers of the fast ops.
+initialisers.
 """
 
 from . import functional, init, reference

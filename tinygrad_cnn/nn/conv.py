@@ -25,7 +25,8 @@ through in chunks whose im2col matrix fits the device's working-set budget
 (:func:`chunk_size`): a batch of 1,000 digits would otherwise build a 90 MB matrix for
 conv1 and stream it through memory twice.
 
-Large temporaries come from :mod:`.workspace`, which recycles them between steps.
+Large temporaries come from :mod:`tinygrad_cnn.workspace`, which recycles them between
+steps.
 Groups are a batched matmul over a leading group axis (of size 1 for ``groups=1``);
 dilation only changes the strides of the view. Neither costs the common case anything.
 """
@@ -35,9 +36,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .. import backend
+from .. import workspace as ws
 from ..autograd import Function
 from ..backend import xp_of
-from . import workspace as ws
 
 
 def out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:

@@ -199,13 +199,17 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        with running(self._scope_name, type(self).__name__):
+        _running.append((self._scope_name, type(self).__name__))  # what `running` does
+        try:
             output = self.forward(*args, **kwargs)
-            for hook in list(self._forward_hooks.values()):
-                result = hook(self, args, output)
-                if result is not None:
-                    output = result
+            if self._forward_hooks:
+                for hook in list(self._forward_hooks.values()):
+                    result = hook(self, args, output)
+                    if result is not None:
+                        output = result
             return output
+        finally:
+            _running.pop()
 
     def register_forward_hook(self, hook) -> RemovableHandle:
         """Call ``hook(module, inputs, output)`` after every ``forward`` of this module.

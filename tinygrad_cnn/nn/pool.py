@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .. import workspace as ws
 from ..autograd import Function
 from ..backend import xp_of
-from . import workspace as ws
 
 
 class PoolGeometry(NamedTuple):
@@ -62,7 +62,8 @@ def _first_max(xp, views):
     """Elementwise maximum over ``views`` and the index (uint8) of the first view holding it."""
     if len(views) == 1:
         return views[0].copy(), xp.zeros(views[0].shape, dtype=xp.uint8)
-    better = views[1] > views[0]  # strict: a tie keeps the earlier index
+    # strict: a tie keeps the earlier index
+    better = xp.greater(views[1], views[0], out=ws.empty(xp, views[0].shape, bool))
     out = xp.maximum(views[0], views[1], out=ws.empty(xp, views[0].shape, views[0].dtype))
     if len(views) == 2:
         return out, better.view(xp.uint8)
