@@ -11,6 +11,7 @@ from strategies import conv_geometry, distinct, normal, pool_geometry, seeds
 
 from tinygrad_cnn import Tensor
 from tinygrad_cnn.nn import functional as F
+from tinygrad_cnn.testing import gradcheck
 
 rng = np.random.default_rng(7)
 
@@ -330,3 +331,66 @@ def T(*shape, dtype=np.float32):
 def test_bad_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------- chunked batches
+
+def _budget_for(samples, x_shape, w_shape, kw):
+    """A working-set budget that makes the convolution take ``samples`` images at a time."""
+    from tinygrad_cnn.nn.conv import conv_geometry
+
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    geo = conv_geometry(x_shape, w_shape, pair(kw.get("stride", 1)), pair(kw.get("padding", 0)),
+                        pair(kw.get("dilation", 1)), kw.get("groups", 1))
+    per_sample = geo.C * geo.KH * geo.KW * geo.OH * geo.CW * 8  # float64
+    return samples * per_sample
+
+
+CHUNKED = [c for c in CASES if c.name.startswith("conv_") and c.args[0].shape[0] > 1]
+
+
+@pytest.mark.parametrize("samples", [1, 2, 1000], ids=lambda s: f"chunks_of_{s}")
+@pytest.mark.parametrize("case", CHUNKED, ids=str)
+def test_conv_chunked_when_the_input_needs_no_gradient(case, samples, monkeypatch):
+    """A first layer (input without gradient) and inference go through the batch in
+    cache-sized chunks; weight and bias gradients are rebuilt chunk by chunk."""
+    from tinygrad_cnn import backend, no_grad
+    from tinygrad_cnn.nn.conv import chunk_size, conv_geometry
+
+    x, *params = case.args
+    monkeypatch.setattr(type(backend.get("cpu")), "working_set_bytes",
+                        _budget_for(samples, x.shape, params[0].shape, case.kwargs))
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    geo = conv_geometry(x.shape, params[0].shape, pair(case.kwargs.get("stride", 1)),
+                        pair(case.kwargs.get("padding", 0)), pair(case.kwargs.get("dilation", 1)),
+                        case.kwargs.get("groups", 1))
+    assert chunk_size(geo, 8, "cpu") == min(samples, x.shape[0])
+    image = Tensor(x, dtype=np.float64)  # requires no grad: the chunked path
+    weights = [Tensor(p, dtype=np.float64, requires_grad=True) for p in params]
+    expected = conv2d_ref(x, *params, **case.kwargs)
+    with no_grad():
+        np.testing.assert_allclose(F.conv2d(image, *weights, **case.kwargs).numpy(), expected,
+                                   rtol=1e-10, atol=1e-12)
+    gradcheck(lambda *ws: F.conv2d(image, *ws, **case.kwargs), *weights)
+    if _has_torch():
+        import torch
+
+        upstream = np.random.default_rng(3).standard_normal(expected.shape)
+        for t in weights:
+            t.grad = None  # gradcheck left its own there
+        out = F.conv2d(image, *weights, **case.kwargs)
+        (out * Tensor(upstream, dtype=np.float64)).sum().backward()
+        theirs = [torch.tensor(p, requires_grad=True) for p in params]
+        ref = conv2d_torch(torch.tensor(x), *theirs, **case.kwargs)
+        (ref * torch.tensor(upstream)).sum().backward()
+        for ours, their in zip(weights, theirs):
+            np.testing.assert_allclose(ours.grad.numpy(), their.grad.numpy(), rtol=1e-9,
+                                       atol=1e-11)
+
+
+def _has_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
