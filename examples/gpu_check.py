@@ -39,13 +39,16 @@ class Skip(Exception):
     """The part cannot run here (the message says why)."""
 
 
-def _run(args, timeout, env=None):
-    """Run a command from the repository root; (exit code, combined output, seconds)."""
+def _run(args, timeout, env=None, stdout_only=False):
+    """Run a command from the repository root; (exit code, output, seconds). The output is
+    stdout and stderr together, or stdout alone where a command prints JSON there."""
     start = time.perf_counter()
     try:
         done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                               env=env)
-        output, code = done.stdout + done.stderr, done.returncode
+        output, code = done.stdout + ("" if stdout_only else done.stderr), done.returncode
+        if code != 0 and stdout_only:
+            output += done.stderr
     except subprocess.TimeoutExpired as exc:
         output = (exc.stdout or b"").decode(errors="replace") if isinstance(
             exc.stdout, bytes) else (exc.stdout or "")
@@ -153,17 +156,26 @@ def part_train(args):
 
 
 def part_bench(args):
-    code, output, seconds = _cli("bench", "--device", "cuda", "--json",
-                                 *(["--batch-sizes", args.bench_batches]
-                                   if args.bench_batches else []), timeout=args.bench_timeout)
+    batches = [b for b in args.bench_batches.split(",") if b]
+    code, output, seconds = _run([sys.executable, "-m", "tinygrad_cnn", "bench", "--device",
+                                  "cuda", "--json", "--rounds", "3", "--batch-size", *batches,
+                                  "--inference-batch-size", "1000"], args.bench_timeout,
+                                 stdout_only=True)
     if code != 0:
         return False, "bench --device cuda failed:\n" + output[-3000:]
-    print(output.strip())
-    try:
-        report = json.loads(output[output.index("{"):])
-    except ValueError:
-        return True, f"bench ran in {seconds:.0f} s (output above)"
-    return True, f"bench ran in {seconds:.0f} s: {json.dumps(report)[:400]}"
+    report = json.loads(output)
+    lines = []
+    for entry in report["results"]:
+        ours = entry["ours"]["images_per_s"]["median"]
+        text = f"{entry['task']} {entry['batch_size']}: ours {ours:,.0f}"
+        if "torch" in entry:
+            text += (f", PyTorch {entry['torch']['images_per_s']['median']:,.0f} images/s "
+                     f"(ratio {entry['ratio']['median']:.2f})")
+        lines.append(text)
+    print("\n".join(lines))
+    torch_note = "" if any("torch" in e for e in report["results"]) else \
+        " (no CUDA PyTorch: ours only)"
+    return True, f"{'; '.join(lines)}{torch_note}"
 
 
 def main() -> int:
