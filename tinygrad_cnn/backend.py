@@ -447,9 +447,3 @@ def set_state(state: dict) -> None:
     DEVICES["cpu"].set_rng_state(state)
     DEVICES["cuda"].set_rng_state(state.get("cuda"))
 
-
-def __getattr__(name):
-    # ``backend.DEFAULT_DEVICE`` is read lazily, like ``default_device()``
-    if name == "DEFAULT_DEVICE":
-        return default_device()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

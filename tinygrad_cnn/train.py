@@ -105,7 +105,7 @@ class TrainConfig:
         config = dataclasses.replace(
             self, dataset=dataset, **pick,
             optimizer=(self.optimizer or recipe["optimizer"]).lower(),
-            device=backend.parse_device(self.device) if self.device else backend.DEFAULT_DEVICE,
+            device=backend.parse_device(self.device) if self.device else backend.default_device(),
         )
         _check_settings(config)
         return config
