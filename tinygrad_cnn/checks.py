@@ -1,7 +1,8 @@
 """Argument checks for the public boundary, spelled once.
 
 Python's ``bool`` is an ``int``, so "an integer" always means "an integral number that is
-not True or False": ``Conv2d(True, 6, 5)`` is a mistake, not one input channel.
+not True or False": ``Conv2d(True, 6, 5)`` is a mistake, not one input channel. Every check
+takes ``(value, what, where)``: the value, its name, and the function or layer asking.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def positive_int(value, what: str, where: str) -> int:
     return int(value)
 
 
-def int_tuple(value, n: int, where: str, what: str, minimum: int) -> tuple:
+def int_tuple(value, n: int, what: str, where: str, minimum: int) -> tuple:
     """``value`` (an int or a sequence of ``n`` ints) as an ``n``-tuple, each >= minimum."""
     items = (value,) * n if is_int(value) else value
     try:
@@ -44,7 +45,7 @@ def int_tuple(value, n: int, where: str, what: str, minimum: int) -> tuple:
     return tuple(int(v) for v in items)
 
 
-def probability(value, where: str, what: str = "p") -> float:
+def probability(value, what: str, where: str) -> float:
     if not is_real(value) or not 0 <= value <= 1:
         raise ValueError(f"{where}: {what} must be a probability in [0, 1], got {value!r}")
     return float(value)

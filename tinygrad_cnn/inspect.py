@@ -19,6 +19,7 @@ import numpy as np
 
 from . import autograd, backend
 from . import nn as _nn
+from .checks import int_tuple, is_int
 from .nn import functional as F
 from .tensor import Tensor
 
@@ -77,8 +78,8 @@ def conv_matrix(weight, input_shape, stride=1, padding=0) -> np.ndarray:
     if input_shape[0] != n_in:
         raise ValueError(f"conv_matrix: input has {input_shape[0]} channels but weight "
                          f"expects {n_in} (weight shape {w.shape})")
-    stride = _geometry(stride, spatial, "stride", 1)
-    padding = _geometry(padding, spatial, "padding", 0)
+    stride = int_tuple(stride, spatial, "stride", "conv_matrix", 1)
+    padding = int_tuple(padding, spatial, "padding", "conv_matrix", 0)
     size = input_shape[1:]
     out_size = tuple((n + 2 * p - k) // s + 1
                      for n, p, k, s in zip(size, padding, kernel, stride))
@@ -109,22 +110,8 @@ def _int_tuple(value, name) -> tuple:
         items = tuple(value)
     except TypeError:
         items = None
-    if not items or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1
-                        for v in items):
+    if not items or not all(is_int(v) and v >= 1 for v in items):
         raise ValueError(f"{name} must be a tuple of positive ints, got {value!r}")
-    return tuple(int(v) for v in items)
-
-
-def _geometry(value, n, name, minimum) -> tuple:
-    items = (value,) * n if isinstance(value, numbers.Integral) else value
-    try:
-        items = tuple(items)
-    except TypeError:
-        items = ()
-    if len(items) != n or any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
-                              or v < minimum for v in items):
-        raise ValueError(f"conv_matrix: {name} must be an int >= {minimum} or {n} of them, "
-                         f"got {value!r}")
     return tuple(int(v) for v in items)
 
 
@@ -171,8 +158,7 @@ def _unit_output(output, unit, channel, caller):
                              f"with unit")
         if unit is None:
             return output.sum()
-        if (isinstance(unit, bool) or not isinstance(unit, numbers.Integral)
-                or not 0 <= unit < output.shape[1]):
+        if not is_int(unit) or not 0 <= unit < output.shape[1]:
             raise ValueError(f"{caller}: unit must be a feature index in [0, "
                              f"{output.shape[1]}) for a layer output of shape {output.shape}, "
                              f"got {unit!r}")
@@ -184,15 +170,12 @@ def _unit_output(output, unit, channel, caller):
     if unit is None:
         unit = tuple(n // 2 for n in spatial)
     unit = tuple(unit) if not isinstance(unit, numbers.Integral) else (unit,)
-    if len(unit) != len(spatial) or any(
-            isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 0 <= i < n
-            for i, n in zip(unit, spatial)):
+    if len(unit) != len(spatial) or not all(is_int(i) and 0 <= i < n
+                                            for i, n in zip(unit, spatial)):
         raise ValueError(f"{caller}: unit must be a position inside the layer's "
                          f"{'x'.join(map(str, spatial))} output (shape {output.shape}), "
                          f"got {unit!r}")
-    if channel is not None and (isinstance(channel, bool)
-                                or not isinstance(channel, numbers.Integral)
-                                or not 0 <= channel < output.shape[1]):
+    if channel is not None and not (is_int(channel) and 0 <= channel < output.shape[1]):
         raise ValueError(f"{caller}: channel must be in [0, {output.shape[1]}) for a layer "
                          f"output of shape {output.shape}, got {channel!r}")
     channels = slice(None) if channel is None else slice(int(channel), int(channel) + 1)
@@ -297,7 +280,7 @@ def receptive_field_mask(model, layer_name: str, input_shape, unit=None, channel
     if len(shape) != 3:
         raise ValueError(f"receptive_field: input_shape must be (C, H, W) or (N, C, H, W), "
                          f"got {tuple(input_shape)}")
-    if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
+    if not is_int(samples) or samples < 1:
         raise ValueError(f"receptive_field: samples must be a positive int, got {samples!r}")
     rng = np.random.default_rng(0)  # private: the library's seeded stream is left alone
     values = rng.uniform(0.5, 1.5, size=(samples,) + shape).astype(np.float32)

@@ -10,12 +10,11 @@ the fused ops of the layers (convolution, pooling, linear, softmax and the losse
 
 from __future__ import annotations
 
-import numbers
-
 from . import backend
 from . import workspace as ws
 from .autograd import Function
 from .backend import xp_of
+from .checks import is_int
 
 # ----------------------------------------------------------------------------- elementwise
 
@@ -323,7 +322,7 @@ def check_index(shape: tuple, index) -> None:
     checks = []  # (axis, index array or int)
     for k, item in enumerate(items):
         axis = sum(widths[:k]) if k < ellipsis else len(shape) - sum(widths[k:])
-        if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+        if is_int(item):
             item = int(item)  # NumPy integers too: checked on the host
         elif getattr(item, "dtype", None) is None or item.dtype.kind not in "iu" \
                 or not item.size:

@@ -36,6 +36,7 @@ from .checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
+from .checks import is_int
 from .data import MNIST, DataLoader, FashionMNIST, MNISTSample, RandomShift
 from .fileio import check_writable
 from .metrics import DeviceTally, evaluate, read_to_host
@@ -115,7 +116,7 @@ def _check_settings(config: TrainConfig) -> None:
     """Refuse settings that cannot train (each message names the setting)."""
     for name in ("epochs", "batch_size"):
         value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     if not (isinstance(config.lr, (int, float)) and math.isfinite(config.lr)
             and config.lr > 0):

@@ -21,6 +21,7 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..checks import is_int
 from ..tensor import Tensor
 from .datasets import ArrayDataset
 
@@ -160,7 +161,7 @@ class DataLoader:
     def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False,
                  drop_last: bool = False, device: str | None = None, seed: int | None = None,
                  transform=None, collate_fn=None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        if not is_int(batch_size):
             raise TypeError(f"DataLoader: batch_size must be a positive integer, got "
                             f"{batch_size!r} ({type(batch_size).__name__})")
         if batch_size <= 0:

@@ -62,17 +62,17 @@ def conv_settings(op, stride, padding, dilation=1, groups=1, spatial=2) -> tuple
     """``(stride, padding, dilation, groups)`` checked and as tuples of ``spatial`` ints."""
     if not is_int(groups) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    return (int_tuple(stride, spatial, op, "stride", 1),
-            int_tuple(padding, spatial, op, "padding", 0),
-            int_tuple(dilation, spatial, op, "dilation", 1), int(groups))
+    return (int_tuple(stride, spatial, "stride", op, 1),
+            int_tuple(padding, spatial, "padding", op, 0),
+            int_tuple(dilation, spatial, "dilation", op, 1), int(groups))
 
 
 def pool_settings(op, kernel_size, stride=None, padding=0) -> tuple:
     """``(kernel, stride, padding)`` as pairs; ``stride`` defaults to the kernel, and
     padding may be at most half the kernel (a window must not lie entirely in it)."""
-    kernel = int_tuple(kernel_size, 2, op, "kernel_size", 1)
-    stride = kernel if stride is None else int_tuple(stride, 2, op, "stride", 1)
-    padding = int_tuple(padding, 2, op, "padding", 0)
+    kernel = int_tuple(kernel_size, 2, "kernel_size", op, 1)
+    stride = kernel if stride is None else int_tuple(stride, 2, "stride", op, 1)
+    padding = int_tuple(padding, 2, "padding", op, 0)
     if any(2 * p > k for p, k in zip(padding, kernel)):
         raise ValueError(f"{op}: padding {_size(padding)} must be at most half the kernel "
                          f"size {_size(kernel)}")
@@ -227,7 +227,7 @@ def dropout(x, p=0.5, training=True) -> Tensor:
     the same mask. Outside training, or with ``p == 0``, ``x`` is returned unchanged.
     """
     x = _tensor(x, "dropout", "input")
-    p = probability(p, "dropout")
+    p = probability(p, "p", "dropout")
     if not training or p == 0:
         return x
     _floating(x, "dropout", "input")

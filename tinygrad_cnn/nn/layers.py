@@ -64,7 +64,7 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels = positive_int(in_channels, "in_channels", "Conv2d")
         self.out_channels = positive_int(out_channels, "out_channels", "Conv2d")
-        self.kernel_size = int_tuple(kernel_size, 2, "Conv2d", "kernel_size", 1)
+        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", "Conv2d", 1)
         self.stride, self.padding, _, _ = functional.conv_settings("Conv2d", stride, padding)
         self.weight = _empty_parameter(self.out_channels, self.in_channels, *self.kernel_size)
         self.register_parameter("bias", _empty_parameter(self.out_channels) if bias else None)
@@ -174,7 +174,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        self.p = probability(p, "Dropout")
+        self.p = probability(p, "p", "Dropout")
 
     def forward(self, x):
         return functional.dropout(x, self.p, self.training)
