@@ -333,39 +333,52 @@ def test_bad_arguments(call, error, match):
         call()
 
 
-# ----------------------------------------------------------------------------- chunked batches
+# ----------------------------------------------------------------------------- blocked im2col
 
-def _budget_for(samples, x_shape, w_shape, kw):
-    """A working-set budget that makes the convolution take ``samples`` images at a time."""
+def _geometry(x_shape, w_shape, kw):
     from tinygrad_cnn.nn.conv import conv_geometry
 
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
-    geo = conv_geometry(x_shape, w_shape, pair(kw.get("stride", 1)), pair(kw.get("padding", 0)),
-                        pair(kw.get("dilation", 1)), kw.get("groups", 1))
-    per_sample = geo.C * geo.KH * geo.KW * geo.OH * geo.CW * 8  # float64
-    return samples * per_sample
+    return conv_geometry(x_shape, w_shape, pair(kw.get("stride", 1)), pair(kw.get("padding", 0)),
+                         pair(kw.get("dilation", 1)), kw.get("groups", 1))
 
+
+# working-set budgets, in float64 values of one output row of one sample's im2col matrix,
+# times these many (row, sample) pairs: "samples" leaves one row of one sample per block,
+# "row" one output row of the whole batch, "two rows" two of them, "whole" everything
+BUDGETS = {"samples": lambda geo: 1, "row": lambda geo: geo.N,
+           "two_rows": lambda geo: 2 * geo.N, "whole": lambda geo: 10**6}
 
 CHUNKED = [c for c in CASES if c.name.startswith("conv_") and c.args[0].shape[0] > 1]
 
 
-@pytest.mark.parametrize("samples", [1, 2, 1000], ids=lambda s: f"chunks_of_{s}")
+@pytest.mark.parametrize("budget", BUDGETS, ids=lambda b: f"blocks_of_{b}")
 @pytest.mark.parametrize("case", CHUNKED, ids=str)
-def test_conv_chunked_when_the_input_needs_no_gradient(case, samples, monkeypatch):
-    """A first layer (input without gradient) and inference go through the batch in
-    cache-sized chunks; weight and bias gradients are rebuilt chunk by chunk."""
+def test_conv_blocked_when_the_input_needs_no_gradient(case, budget, monkeypatch):
+    """A first layer (input without gradient) and inference build the im2col matrix in
+    cache-sized blocks of output rows and samples; weight and bias gradients are rebuilt
+    block by block. Every block size is checked in float64 against the reference, finite
+    differences and PyTorch."""
     from tinygrad_cnn import backend, no_grad
-    from tinygrad_cnn.nn.conv import chunk_size, conv_geometry
+    from tinygrad_cnn.nn.conv import blocks
 
     x, *params = case.args
+    geo = _geometry(x.shape, params[0].shape, case.kwargs)
+    per_value = geo.C * geo.KH * geo.KW * geo.OW * 8
     monkeypatch.setattr(type(backend.get("cpu")), "working_set_bytes",
-                        _budget_for(samples, x.shape, params[0].shape, case.kwargs))
-    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
-    geo = conv_geometry(x.shape, params[0].shape, pair(case.kwargs.get("stride", 1)),
-                        pair(case.kwargs.get("padding", 0)), pair(case.kwargs.get("dilation", 1)),
-                        case.kwargs.get("groups", 1))
-    assert chunk_size(geo, 8, "cpu") == min(samples, x.shape[0])
-    image = Tensor(x, dtype=np.float64)  # requires no grad: the chunked path
+                        per_value * BUDGETS[budget](geo))
+    pieces = blocks(geo, 8, "cpu")
+    covered = np.zeros((geo.OH, geo.N), int)
+    for r0, r1, s0, s1 in pieces:
+        covered[r0:r1, s0:s1] += 1
+        if budget == "samples":
+            assert (r1 - r0, s1 - s0) == (1, 1)
+        elif budget in ("row", "two_rows"):
+            assert (s0, s1) == (0, geo.N) and r1 - r0 <= (1 if budget == "row" else 2)
+    assert (covered == 1).all(), "blocks must tile the output exactly once"
+    if budget == "whole":
+        assert len(pieces) == 1
+    image = Tensor(x, dtype=np.float64)  # requires no grad: the blocked path
     weights = [Tensor(p, dtype=np.float64, requires_grad=True) for p in params]
     expected = conv2d_ref(x, *params, **case.kwargs)
     with no_grad():
@@ -388,9 +401,88 @@ def test_conv_chunked_when_the_input_needs_no_gradient(case, samples, monkeypatc
                                        atol=1e-11)
 
 
+def test_conv_blocks_are_about_equal():
+    """A budget a little short of the batch splits it evenly, not into a full block and a
+    sliver (LeNet-5's conv1 at batch 256 with the CPU's budget: two runs of 128 samples)."""
+    from tinygrad_cnn.nn.conv import blocks
+
+    geo = _geometry((256, 1, 28, 28), (6, 1, 5, 5), {"padding": 2})
+    pieces = blocks(geo, 4, "cpu")
+    assert {(r1 - r0, s1 - s0) for r0, r1, s0, s1 in pieces} == {(1, 128)}
+    assert len(pieces) == 2 * 28
+
+
 def _has_torch():
     try:
         import torch  # noqa: F401
     except ImportError:
         return False
     return True
+
+
+# ----------------------------------------------------------------------------- batch-last chains
+
+CHAINS = {
+    # conv -> relu -> pool -> conv without padding: the second conv reads the pooled,
+    # batch-last activation in place; its gradient reaches the pool batch-last
+    "lenet_like": [("conv", dict(padding=2)), ("relu", {}), ("pool", dict(kernel_size=2)),
+                   ("conv", {}), ("relu", {}), ("pool", dict(kernel_size=2))],
+    # a padded conv of a batch-last input, a strided one (col2im path), an overlapping,
+    # padded pool of a batch-last input
+    "padded_and_strided": [("conv", {}), ("conv", dict(padding=1)),
+                           ("conv", dict(stride=(2, 1), dilation=(1, 2))),
+                           ("relu", {}), ("pool", dict(kernel_size=3, stride=1, padding=1)),
+                           ("conv", dict(stride=2, padding=1))],
+}
+
+
+def _chain(x, weights, steps):
+    weights = iter(weights)
+    for kind, kw in steps:
+        if kind == "conv":
+            x = F.conv2d(x, next(weights), next(weights), **kw)
+        elif kind == "relu":
+            x = x.relu()
+        else:
+            x = F.max_pool2d(x, **kw)
+    return x
+
+
+@pytest.mark.parametrize("name", CHAINS)
+def test_batch_last_activations_chain(name):
+    """Convolution, ReLU and pooling hand activations on batch-last in memory (and the
+    gradients back the same way): a chain of them in float64 against finite differences
+    and PyTorch, for the input and every weight, with the upstream gradient arriving in
+    the usual (N, C, H, W) order."""
+    steps = CHAINS[name]
+    gen = np.random.default_rng(11)
+    x = gen.standard_normal((3, 2, 12, 11))
+    params, channels = [], 2
+    for kind, _ in steps:
+        if kind == "conv":
+            params += [gen.standard_normal((3, channels, 3, 3)), gen.standard_normal(3)]
+            channels = 3
+    image = Tensor(x, dtype=np.float64, requires_grad=True)
+    weights = [Tensor(p, dtype=np.float64, requires_grad=True) for p in params]
+    out = _chain(image, weights, steps)
+    assert not out.data.flags.c_contiguous  # batch-last, not (N, C, H, W)
+    gradcheck(lambda *ts: _chain(ts[0], ts[1:], steps), image, *weights, max_elements=400)
+    if _has_torch():
+        import torch
+
+        upstream = gen.standard_normal(out.shape)
+        image.grad = None
+        for t in weights:
+            t.grad = None
+        (_chain(image, weights, steps) * Tensor(upstream, dtype=np.float64)).sum().backward()
+        theirs = [torch.tensor(a, requires_grad=True) for a in [x, *params]]
+        f = _torch_f()
+        ref, it = theirs[0], iter(theirs[1:])
+        for kind, kw in steps:
+            ref = (f.conv2d(ref, next(it), next(it), **kw) if kind == "conv" else
+                   f.relu(ref) if kind == "relu" else f.max_pool2d(ref, **kw))
+        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+        (ref * torch.tensor(upstream)).sum().backward()
+        for ours, their in zip([image, *weights], theirs):
+            np.testing.assert_allclose(ours.grad.numpy(), their.grad.numpy(), rtol=1e-9,
+                                       atol=1e-11)

@@ -136,21 +136,22 @@ class Sqrt(Function):
 class ReLU(Function):
     """z = max(x, 0);  dz/dx = 1 where x > 0, else 0 (so relu'(0) = 0, as PyTorch).
 
-    It runs on every activation of a network, so its arrays are recycled buffers: fresh
-    ones of that size cost page faults that take longer than the arithmetic.
+    It runs on every activation of a network, so its arrays are recycled buffers (fresh
+    ones of that size cost page faults that take longer than the arithmetic) laid out in
+    memory as its input is (a batch-last convolution output stays batch-last).
     """
 
     def forward(ctx, x):
         xp = xp_of(x)
-        out = xp.maximum(x, 0, out=ws.empty(xp, x.shape, x.dtype))
+        out = xp.maximum(x, 0, out=ws.empty_like(xp, x))
         ctx.save_for_backward(out)
         return out
 
     def backward(ctx, g):
         (out,) = ctx.saved
         xp = xp_of(g)
-        positive = xp.greater(out, 0, out=ws.empty(xp, out.shape, bool))
-        return xp.multiply(g, positive, out=ws.empty(xp, g.shape, g.dtype))
+        positive = xp.greater(out, 0, out=ws.empty_like(xp, out, dtype=bool))
+        return xp.multiply(g, positive, out=ws.empty_like(xp, out, dtype=g.dtype))
 
 
 class Sigmoid(Function):

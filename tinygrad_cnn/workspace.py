@@ -9,6 +9,9 @@ which its reference count tells exactly (a view keeps its base alive, so a buffe
 live views is never reused). What is held stays bounded (a few buffers per shape, the
 most recently used shapes, 1 GiB in all; ``clear()`` lets it all go). CuPy has its own
 memory pool, so GPU arrays are not cached.
+
+It also says in what order an activation's axes lie in memory (:func:`batch_last`,
+:func:`empty_like`), since that is decided where the array is allocated.
 """
 
 from __future__ import annotations
@@ -71,6 +74,37 @@ def empty(xp, shape, dtype):
                 _, dropped = _cache.popitem(last=False)
                 _held -= sum(b.nbytes for b in dropped)
     return buf
+
+
+def memory_order(array) -> list:
+    """The axes of ``array`` from the outermost in memory (largest stride) to the innermost;
+    ties (size-1 axes) keep their logical order."""
+    return sorted(range(array.ndim), key=lambda axis: -array.strides[axis])
+
+
+def empty_like(xp, like, shape=None, dtype=None):
+    """Like :func:`empty`, with the memory axes in the order of ``like``'s (largest stride
+    first) and ``like``'s shape and dtype unless given. A batch-last array (see
+    :func:`batch_last`) so gets a batch-last companion, and an elementwise pass over both
+    runs in memory order instead of jumping across it."""
+    shape = like.shape if shape is None else tuple(shape)
+    order = memory_order(like)
+    buf = empty(xp, [shape[axis] for axis in order], like.dtype if dtype is None else dtype)
+    return buf.transpose([order.index(axis) for axis in range(like.ndim)])
+
+
+def batch_last(xp, shape, dtype):
+    """Like :func:`empty` for a ``(N, ...)`` shape, with the batch axis last in memory.
+
+    Convolution, pooling and ReLU hand their outputs on in this layout: a convolution's
+    matrix product yields ``(M, OH, OW, N)`` directly, every kernel offset of the next
+    im2col is then one contiguous run of ``OW * N`` values, and a pooling window's
+    neighbours are whole runs of ``N`` values. The arrays still have the logical shape
+    ``(N, C, H, W)``; only their strides differ, as with PyTorch's ``channels_last``.
+    """
+    shape = tuple(shape)
+    buf = empty(xp, shape[1:] + shape[:1], dtype)
+    return buf.transpose((len(shape) - 1,) + tuple(range(len(shape) - 1)))
 
 
 def zeros(xp, shape, dtype):

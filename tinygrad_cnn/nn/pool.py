@@ -52,7 +52,7 @@ def _pad(xp, x, ph, pw, value):
     if not ph and not pw:
         return x
     N, C, H, W = x.shape
-    buf = ws.empty(xp, (N, C, H + 2 * ph, W + 2 * pw), x.dtype)
+    buf = ws.empty_like(xp, x, (N, C, H + 2 * ph, W + 2 * pw))
     buf.fill(value)
     buf[:, :, ph:ph + H, pw:pw + W] = x
     return buf
@@ -60,11 +60,16 @@ def _pad(xp, x, ph, pw, value):
 
 def _first_max(xp, views):
     """Elementwise maximum over ``views`` and the index (uint8) of the first view holding it."""
+    first = views[0]
     if len(views) == 1:
-        return views[0].copy(), xp.zeros(views[0].shape, dtype=xp.uint8)
+        index = ws.empty_like(xp, first, dtype=xp.uint8)
+        index.fill(0)
+        out = ws.empty_like(xp, first)
+        out[...] = first
+        return out, index
     # strict: a tie keeps the earlier index
-    better = xp.greater(views[1], views[0], out=ws.empty(xp, views[0].shape, bool))
-    out = xp.maximum(views[0], views[1], out=ws.empty(xp, views[0].shape, views[0].dtype))
+    better = xp.greater(views[1], first, out=ws.empty_like(xp, first, dtype=bool))
+    out = xp.maximum(first, views[1], out=ws.empty_like(xp, first))
     if len(views) == 2:
         return out, better.view(xp.uint8)
     idx = better.astype(xp.uint8)
@@ -119,16 +124,23 @@ class MaxPool2dOp(Function):
         colidx, rowidx = ctx.saved
         xp, geo = xp_of(g), ctx.geometry
         N, C = g.shape[:2]
+        if ws.memory_order(g) != ws.memory_order(rowidx):
+            # laid out as the saved indices are (batch-last after a batch-last forward), so
+            # that the passes below run over both in memory order
+            aligned = ws.empty_like(xp, rowidx, dtype=g.dtype)
+            aligned[...] = g
+            g = aligned
         # rows: (N, C, OH, OW) -> (N, C, rows, OW); with stride == kernel every row is written
-        gcol = (ws.empty if geo.sh == geo.KH else ws.zeros)(xp, (N, C, geo.rows, geo.OW),
-                                                            g.dtype)
+        gcol = ws.empty_like(xp, colidx, (N, C, geo.rows, geo.OW), g.dtype)
+        if geo.sh != geo.KH:
+            gcol.fill(0)
         _scatter(xp, g, gcol, _offset_slices(geo.OH, geo.KH, geo.sh), 2, rowidx,
                  overlap=geo.sh < geo.KH)
         # columns: (N, C, rows, OW) -> (N, C, Hp, Wp)
         covered = geo.sw == geo.KW and geo.sw * geo.OW == geo.Wp and geo.rows == geo.Hp
-        gin = (ws.empty if covered else ws.zeros)(xp, (N, C, geo.Hp, geo.Wp), g.dtype)
+        gin = ws.empty_like(xp, colidx, (N, C, geo.Hp, geo.Wp), g.dtype)
+        if not covered:
+            gin.fill(0)
         _scatter(xp, gcol, gin[:, :, :geo.rows], _offset_slices(geo.OW, geo.KW, geo.sw), 3,
                  colidx, overlap=geo.sw < geo.KW)
-        if geo.ph or geo.pw:
-            gin = xp.ascontiguousarray(gin[:, :, geo.ph:geo.Hp - geo.ph, geo.pw:geo.Wp - geo.pw])
-        return gin
+        return gin[:, :, geo.ph:geo.Hp - geo.ph, geo.pw:geo.Wp - geo.pw]
