@@ -343,11 +343,12 @@ def _geometry(x_shape, w_shape, kw):
                          pair(kw.get("dilation", 1)), kw.get("groups", 1))
 
 
-# working-set budgets, in float64 values of one output row of one sample's im2col matrix,
-# times these many (row, sample) pairs: "samples" leaves one row of one sample per block,
-# "row" one output row of the whole batch, "two rows" two of them, "whole" everything
-BUDGETS = {"samples": lambda geo: 1, "row": lambda geo: geo.N,
-           "two_rows": lambda geo: 2 * geo.N, "whole": lambda geo: 10**6}
+# working-set budgets, in float64 im2col values of one output position of one sample,
+# times these many positions: "samples" leaves one position of one sample per block,
+# "columns" two positions of every sample, "two_rows" two whole output rows of every sample,
+# "whole" everything
+BUDGETS = {"samples": lambda geo: 1, "columns": lambda geo: 2 * geo.N,
+           "two_rows": lambda geo: 2 * geo.OW * geo.N, "whole": lambda geo: 10**6}
 
 CHUNKED = [c for c in CASES if c.name.startswith("conv_") and c.args[0].shape[0] > 1]
 
@@ -364,17 +365,20 @@ def test_conv_blocked_when_the_input_needs_no_gradient(case, budget, monkeypatch
 
     x, *params = case.args
     geo = _geometry(x.shape, params[0].shape, case.kwargs)
-    per_value = geo.C * geo.KH * geo.KW * geo.OW * 8
+    per_position = geo.C * geo.KH * geo.KW * 8
     monkeypatch.setattr(type(backend.get("cpu")), "working_set_bytes",
-                        per_value * BUDGETS[budget](geo))
+                        per_position * BUDGETS[budget](geo))
     pieces = blocks(geo, 8, "cpu")
-    covered = np.zeros((geo.OH, geo.N), int)
-    for r0, r1, s0, s1 in pieces:
-        covered[r0:r1, s0:s1] += 1
+    covered = np.zeros((geo.OH, geo.OW, geo.N), int)
+    for r0, r1, c0, c1, s0, s1 in pieces:
+        covered[r0:r1, c0:c1, s0:s1] += 1
+        assert (c0, c1) == (0, geo.OW) or r1 - r0 == 1  # one run per filter
         if budget == "samples":
-            assert (r1 - r0, s1 - s0) == (1, 1)
-        elif budget in ("row", "two_rows"):
-            assert (s0, s1) == (0, geo.N) and r1 - r0 <= (1 if budget == "row" else 2)
+            assert (r1 - r0, c1 - c0, s1 - s0) == (1, 1, 1)
+        elif budget == "columns":
+            assert (s0, s1) == (0, geo.N) and (r1 - r0) * (c1 - c0) <= max(2, geo.OW)
+        elif budget == "two_rows":
+            assert (s0, s1, c0, c1) == (0, geo.N, 0, geo.OW) and r1 - r0 <= 2
     assert (covered == 1).all(), "blocks must tile the output exactly once"
     if budget == "whole":
         assert len(pieces) == 1
@@ -402,13 +406,14 @@ def test_conv_blocked_when_the_input_needs_no_gradient(case, budget, monkeypatch
 
 
 def test_conv_blocks_are_about_equal():
-    """A budget a little short of the batch splits it evenly, not into a full block and a
-    sliver (LeNet-5's conv1 at batch 256 with the CPU's budget: two runs of 128 samples)."""
+    """A budget a little short of a row splits it evenly, not into a full block and a
+    sliver (LeNet-5's conv1 at batch 256 with the CPU's budget: half rows of every
+    sample, each im2col block 25 x 3,584)."""
     from tinygrad_cnn.nn.conv import blocks
 
     geo = _geometry((256, 1, 28, 28), (6, 1, 5, 5), {"padding": 2})
     pieces = blocks(geo, 4, "cpu")
-    assert {(r1 - r0, s1 - s0) for r0, r1, s0, s1 in pieces} == {(1, 128)}
+    assert {(r1 - r0, c1 - c0, s1 - s0) for r0, r1, c0, c1, s0, s1 in pieces} == {(1, 14, 256)}
     assert len(pieces) == 2 * 28
 
 

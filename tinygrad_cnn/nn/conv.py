@@ -94,27 +94,38 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups) -> ConvGe
 
 
 class Block(NamedTuple):
-    """Output rows ``[r0, r1)`` of samples ``[s0, s1)``: one piece of a blocked im2col."""
+    """Output rows ``[r0, r1)`` and columns ``[c0, c1)`` of samples ``[s0, s1)``: one piece
+    of a blocked im2col. Either the columns are all ``OW`` of them or the rows are one, so
+    the piece's output is one contiguous run per filter when it holds every sample."""
 
     r0: int
     r1: int
+    c0: int
+    c1: int
     s0: int
     s1: int
 
 
 def blocks(geo: ConvGeometry, itemsize: int, device: str) -> list[Block]:
     """Pieces of the output whose im2col matrices fit the device's working-set budget (one
-    piece, the whole output, on a GPU), samples first: the batch is cut into runs of
-    samples only when one output row of all of them is already too large, then each run
-    into runs of output rows. Runs are about equal, so that none is a sliver."""
+    piece, the whole output, on a GPU). Every sample goes into each piece unless one
+    output position of all of them is already too large; then the batch is cut into runs
+    of samples. Each run is cut into runs of whole output rows, or of columns of one row.
+    Runs are about equal, so that none is a sliver."""
+    OH, OW, N = geo.OH, geo.OW, geo.N
     budget = backend.get(device).working_set_bytes
-    per_value = geo.C * geo.KH * geo.KW * geo.OW * itemsize  # one row of one sample
     if budget is None:
-        return [Block(0, geo.OH, 0, geo.N)]
-    samples = _even_step(geo.N, budget // per_value)
-    rows = _even_step(geo.OH, budget // (per_value * samples))
-    return [Block(r, min(r + rows, geo.OH), s, min(s + samples, geo.N))
-            for s in range(0, geo.N, samples) for r in range(0, geo.OH, rows)]
+        return [Block(0, OH, 0, OW, 0, N)]
+    per_position = geo.C * geo.KH * geo.KW * itemsize  # one output position of one sample
+    samples = _even_step(N, budget // per_position)
+    positions = budget // (per_position * samples)
+    if positions >= OW:
+        rows, columns = _even_step(OH, positions // OW), OW
+    else:
+        rows, columns = 1, _even_step(OW, positions)
+    return [Block(r, min(r + rows, OH), c, min(c + columns, OW), s, min(s + samples, N))
+            for s in range(0, N, samples) for r in range(0, OH, rows)
+            for c in range(0, OW, columns)]
 
 
 def _even_step(total: int, most: int) -> int:
@@ -135,33 +146,51 @@ def _source(xp, x, geo: ConvGeometry):
     return buf
 
 
-def _im2col(xp, src, geo: ConvGeometry, r0: int, r1: int):
-    """The im2col matrix ``(G, Cg*KH*KW, rows*OW*N)`` of output rows ``[r0, r1)``, copied
-    from a strided view of ``src (C, Hp, Wp, N)`` whose element ``(c, i, j, oh, ow, n)`` is
+def _im2col_view(xp, src, geo: ConvGeometry):
+    """The im2col matrix of ``src (C, Hp, Wp, N)`` as a strided view of it, of shape
+    ``(C, KH, KW, OH, OW, N)``: element ``(c, i, j, oh, ow, n)`` is
     ``src[c, sh*oh + dh*i, sw*ow + dw*j, n]``; with stride 1 along the width its runs of
-    ``OW*N`` values are contiguous on both sides."""
-    C, KH, KW, N = geo.C, geo.KH, geo.KW, geo.N
-    part = src[:, geo.sh * r0:]
-    sc, sr, sx, sn = part.strides
-    view = xp.lib.stride_tricks.as_strided(
-        part, shape=(C, KH, KW, r1 - r0, geo.OW, N),
+    ``OW*N`` values are contiguous."""
+    sc, sr, sx, sn = src.strides
+    return xp.lib.stride_tricks.as_strided(
+        src, shape=(geo.C, geo.KH, geo.KW, geo.OH, geo.OW, geo.N),
         strides=(sc, geo.dh * sr, geo.dw * sx, geo.sh * sr, geo.sw * sx, sn))
-    cols = ws.empty(xp, (geo.G, geo.Cg * KH * KW, (r1 - r0) * geo.OW * N), src.dtype)
-    cols.reshape(view.shape)[...] = view
+
+
+def _im2col(xp, view, geo: ConvGeometry, rows=slice(None), columns=slice(None),
+            ones: bool = False):
+    """The im2col matrix ``(G, Cg*KH*KW, positions*N)`` of the output ``rows`` and
+    ``columns``: a copy of that part of :func:`_im2col_view`. With ``ones``, a row of ones
+    follows each group's rows: a bias then rides along in the matrix products (forward
+    adds it, the weight gradient's product sums the bias gradient) instead of costing a
+    pass over the output each."""
+    part = view[:, :, :, rows, columns]
+    K = geo.Cg * geo.KH * geo.KW
+    cols = ws.empty(xp, (geo.G, K + ones, part[0, 0, 0].size), view.dtype)
+    # splitting axes only, so both reshapes are views
+    cols[:, :K].reshape((geo.G, geo.Cg) + part.shape[1:])[...] = part.reshape(
+        (geo.G, geo.Cg) + part.shape[1:])
+    if ones:
+        cols[:, K] = 1
     return cols
 
 
-def _project(xp, cols, w, b, geo: ConvGeometry, target, every_sample: bool):
-    """``target (M, rows, OW, n) = w @ cols + b``: in place when ``target`` holds
-    ``every_sample`` of a contiguous output (each filter's rows are then one run),
-    otherwise through a temporary."""
+def _with_bias(xp, w, b, geo: ConvGeometry):
+    """The filters as ``(G, M/G, Cg*KH*KW)``, with the bias as one more column when given
+    (to meet the row of ones of :func:`_im2col`)."""
     G, Mg = geo.G, geo.M // geo.G
-    product = (target.reshape(G, Mg, -1) if every_sample
+    w = w.reshape(G, Mg, -1)
+    return w if b is None else xp.concatenate([w, b.reshape(G, Mg, 1)], axis=2)
+
+
+def _project(xp, cols, weights, target, in_place: bool):
+    """``target (M, rows, columns, n) = weights @ cols``: directly when ``target`` is one
+    contiguous run per filter (``in_place``), otherwise through a temporary."""
+    G, Mg = weights.shape[:2]
+    product = (target.reshape(G, Mg, -1) if in_place
                else ws.empty(xp, (G, Mg, cols.shape[-1]), cols.dtype))
-    xp.matmul(w.reshape(G, Mg, -1), cols, out=product)
-    if b is not None:  # on the contiguous product: cheaper than a broadcast later
-        product += b.reshape(G, Mg, 1)
-    if not every_sample:
+    xp.matmul(weights, cols, out=product)
+    if not in_place:
         target[...] = product.reshape(target.shape)
 
 
@@ -196,9 +225,12 @@ class Conv2dOp(Function):
         geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
         out = ws.empty(xp, (geo.M, geo.OH, geo.OW, geo.N), x.dtype)
         ctx.geometry = geo
+        weights = _with_bias(xp, w, b, geo)
+        ones = ctx.ones = b is not None
         if ctx.needs_input_grad[0]:
-            cols = _im2col(xp, _source(xp, x, geo), geo, 0, geo.OH)  # kept for backward
-            _project(xp, cols, w, b, geo, out, every_sample=True)
+            view = _im2col_view(xp, _source(xp, x, geo), geo)
+            cols = _im2col(xp, view, geo, ones=ones)  # kept: backward needs all of it
+            _project(xp, cols, weights, out, in_place=True)
             ctx.save_for_backward(cols, w)
         else:
             # No input gradient (inference, or a network's first layer): a block at a
@@ -206,10 +238,11 @@ class Conv2dOp(Function):
             # through memory; a weight gradient rebuilds the same blocks from the input,
             # which is cheaper than keeping them (measured on LeNet-5's conv1: 0.56x the
             # time).
-            for s0, part, src, row_blocks in _sample_runs(xp, x, geo):
-                for r0, r1 in row_blocks:
-                    _project(xp, _im2col(xp, src, part, r0, r1), w, b, part,
-                             out[:, r0:r1, :, s0:s0 + part.N], every_sample=part.N == geo.N)
+            for s0, part, view, pieces in _sample_runs(xp, x, geo):
+                for rows, columns in pieces:
+                    _project(xp, _im2col(xp, view, part, rows, columns, ones), weights,
+                             out[:, rows, columns, s0:s0 + part.N],
+                             in_place=part.N == geo.N)
             if any(ctx.needs_input_grad):
                 ctx.save_for_backward(x, w)
         return out.transpose(3, 0, 1, 2)
@@ -217,27 +250,25 @@ class Conv2dOp(Function):
     def backward(ctx, g):
         xp, geo = xp_of(g), ctx.geometry
         need_x, need_w, need_b = ctx.needs_input_grad
-        G, Mg = geo.G, geo.M // geo.G
+        G, Mg, K = geo.G, geo.M // geo.G, geo.Cg * geo.KH * geo.KW
         gT = _batch_last_gradient(xp, g)  # (M, OH, OW, N)
-        gb = gT.reshape(geo.M, -1).sum(axis=1) if need_b else None
-        if not need_x:  # the weight gradient, block by block, as forward ran
-            x, w = ctx.saved
-            gw = None
-            for s0, part, src, row_blocks in _sample_runs(xp, x, geo) if need_w else ():
-                g_part = gT[..., s0:s0 + part.N]
-                if part.N < geo.N:  # one copy per run of samples, not one per block
-                    g_part = xp.ascontiguousarray(g_part)
-                for r0, r1 in row_blocks:  # whole rows of a contiguous array: views
-                    step = _weight_grad(xp, g_part[:, r0:r1].reshape(G, Mg, -1),
-                                        _im2col(xp, src, part, r0, r1))
-                    gw = step if gw is None else xp.add(gw, step, out=gw)
-            return None, (None if gw is None else gw.reshape(w.shape)), gb
-        cols, w = ctx.saved
-        gw = _weight_grad(xp, gT.reshape(G, Mg, -1), cols).reshape(w.shape) if need_w else None
+        saved, w = ctx.saved  # the im2col matrix, or the input when it needs no gradient
+        gw = gb = None
+        if need_w:  # with the bias's row of ones, the product sums the bias gradient too
+            if need_x:
+                both = _weight_grad(xp, gT.reshape(G, Mg, -1), saved)
+            else:
+                both = _blocked_weight_grad(xp, gT, saved, geo, ctx.ones)
+            gw = both[..., :K].reshape(w.shape)
+            gb = both[..., K].reshape(geo.M) if ctx.ones else None
+        if need_b and gb is None:
+            gb = gT.reshape(geo.M, -1).sum(axis=1)
+        if not need_x:
+            return None, gw, gb
         if geo.sw == 1:
             dsrc = _input_grad_rows(xp, gT, w, geo)
         else:
-            dcols = ws.empty(xp, (G, geo.Cg * geo.KH * geo.KW, geo.L), g.dtype)
+            dcols = ws.empty(xp, (G, K, geo.L), g.dtype)
             xp.matmul(w.reshape(G, Mg, -1).transpose(0, 2, 1), gT.reshape(G, Mg, -1),
                       out=dcols)
             dsrc = _col2im(xp, dcols, geo)
@@ -246,16 +277,32 @@ class Conv2dOp(Function):
         return gx, gw, gb
 
 
+def _blocked_weight_grad(xp, gT, x, geo: ConvGeometry, ones: bool):
+    """The weight gradient (and bias gradient, with ``ones``) summed over the blocks of
+    forward, each im2col block rebuilt from the input ``x``."""
+    G, Mg = geo.G, geo.M // geo.G
+    total = None
+    for s0, part, view, pieces in _sample_runs(xp, x, geo):
+        g_run = gT[..., s0:s0 + part.N]
+        if part.N < geo.N:  # one copy per run of samples, not one per block
+            g_run = xp.ascontiguousarray(g_run)
+        for rows, columns in pieces:  # one contiguous run per filter: a view
+            step = _weight_grad(xp, g_run[:, rows, columns].reshape(G, Mg, -1),
+                                _im2col(xp, view, part, rows, columns, ones))
+            total = step if total is None else xp.add(total, step, out=total)
+    return total
+
+
 def _sample_runs(xp, x, geo: ConvGeometry):
-    """For each run of samples of :func:`blocks`: its first sample, its geometry, its own
-    batch-last source (so that every im2col copy reads runs of ``OW * samples`` contiguous
-    values) and its row blocks."""
+    """For each run of samples of :func:`blocks`: its first sample, its geometry, the
+    im2col view of its own batch-last source (so that every im2col copy reads runs of
+    contiguous values) and its pieces as ``(rows, columns)`` slices."""
     runs = {}
-    for r0, r1, s0, s1 in blocks(geo, x.dtype.itemsize, backend.device_of(x)):
-        runs.setdefault((s0, s1), []).append((r0, r1))
-    for (s0, s1), row_blocks in runs.items():
+    for r0, r1, c0, c1, s0, s1 in blocks(geo, x.dtype.itemsize, backend.device_of(x)):
+        runs.setdefault((s0, s1), []).append((slice(r0, r1), slice(c0, c1)))
+    for (s0, s1), pieces in runs.items():
         part = geo._replace(N=s1 - s0)
-        yield s0, part, _source(xp, x[s0:s1], part), row_blocks
+        yield s0, part, _im2col_view(xp, _source(xp, x[s0:s1], part), part), pieces
 
 
 def _input_grad_rows(xp, gT, w, geo: ConvGeometry):
