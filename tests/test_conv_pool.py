@@ -453,12 +453,19 @@ def _chain(x, weights, steps):
     return x
 
 
+@pytest.mark.parametrize("budget", ["default", "one_byte"])
 @pytest.mark.parametrize("name", CHAINS)
-def test_batch_last_activations_chain(name):
+def test_batch_last_activations_chain(name, budget, monkeypatch):
     """Convolution, ReLU and pooling hand activations on batch-last in memory (and the
     gradients back the same way): a chain of them in float64 against finite differences
     and PyTorch, for the input and every weight, with the upstream gradient arriving in
-    the usual (N, C, H, W) order."""
+    the usual (N, C, H, W) order. A one-byte working-set budget sends everything through
+    the smallest blocks (one position of one sample, one output row of the input
+    gradient)."""
+    if budget == "one_byte":
+        from tinygrad_cnn import backend
+
+        monkeypatch.setattr(type(backend.get("cpu")), "working_set_bytes", 1)
     steps = CHAINS[name]
     gen = np.random.default_rng(11)
     x = gen.standard_normal((3, 2, 12, 11))

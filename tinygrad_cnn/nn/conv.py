@@ -310,30 +310,38 @@ def _input_grad_rows(xp, gT, w, geo: ConvGeometry):
 
     Only the kernel *columns* are unrolled: ``shifted[m, j, oh, x, n]`` is
     ``g[m, oh, x - j*dw, n]`` (zero where that column is outside the output), so one GEMM
-    ``(KH*C, M*KW) @ (M*KW, OH*Wp*N)`` gives, for each kernel row ``i``, the gradient of
+    ``(KH*C, M*KW) @ (M*KW, rows*Wp*N)`` gives, for each kernel row ``i``, the gradient of
     input rows ``i*dh + sh*oh``, and ``KH`` row-shifted additions finish col2im. Compared
     with the full ``(C*KH*KW, L)`` product followed by ``KH*KW`` additions, this moves
-    about a third of the memory.
+    about a third of the memory. Large batches go through in blocks of output rows of
+    ``shifted`` of at most eight working-set budgets (measured on LeNet-5's conv2: +3-5%
+    training speed at batch 256 against one block; one block at batch 64, where smaller
+    blocks cost more in calls than they save).
     """
     N, C, H, W, M, Cg, KH, KW = geo[:8]
     G, Mg, OH, OW, Wp = geo.G, geo.M // geo.G, geo.OH, geo.OW, geo.Wp
-    shifted = ws.empty(xp, (M, KW, OH, Wp, N), gT.dtype)
-    for j in range(KW):
-        first = j * geo.dw
-        shifted[:, j, :, :first] = 0
-        shifted[:, j, :, first:first + OW] = gT
-        shifted[:, j, :, first + OW:] = 0
+    budget = backend.get(backend.device_of(gT)).working_set_bytes
+    per_row = M * KW * Wp * N * gT.dtype.itemsize
+    step = OH if budget is None else _even_step(OH, 8 * budget // per_row)
     # w2[g, i * Cg + c, m * KW + j] = w[g * Mg + m, c, i, j]
     w2 = w.reshape(G, Mg, Cg, KH, KW).transpose(0, 3, 2, 1, 4).reshape(G, KH * Cg, Mg * KW)
-    rows = ws.empty(xp, (G, KH * Cg, OH * Wp * N), gT.dtype)
-    xp.matmul(w2, shifted.reshape(G, Mg * KW, -1), out=rows)
-    rows = rows.reshape(G, KH, Cg, OH, Wp, N)
     dsrc = ws.zeros(xp, (C, geo.Hp, Wp, N), gT.dtype)
     per_group = dsrc.reshape(G, Cg, geo.Hp, Wp, N)
-    for i in range(KH):
-        first = i * geo.dh
-        target = per_group[:, :, first:first + geo.sh * (OH - 1) + 1:geo.sh]
-        xp.add(target, rows[:, i], out=target)
+    for r0 in range(0, OH, step):
+        rows = min(step, OH - r0)
+        shifted = ws.empty(xp, (M, KW, rows, Wp, N), gT.dtype)
+        for j in range(KW):
+            first = j * geo.dw
+            shifted[:, j, :, :first] = 0
+            shifted[:, j, :, first:first + OW] = gT[:, r0:r0 + rows]
+            shifted[:, j, :, first + OW:] = 0
+        product = ws.empty(xp, (G, KH * Cg, rows * Wp * N), gT.dtype)
+        xp.matmul(w2, shifted.reshape(G, Mg * KW, -1), out=product)
+        product = product.reshape(G, KH, Cg, rows, Wp, N)
+        for i in range(KH):
+            first = i * geo.dh + geo.sh * r0
+            target = per_group[:, :, first:first + geo.sh * (rows - 1) + 1:geo.sh]
+            xp.add(target, product[:, i], out=target)
     return dsrc
 
 
