@@ -114,7 +114,7 @@ def blocks(geo: ConvGeometry, itemsize: int, device: str) -> list[Block]:
     Runs are about equal, so that none is a sliver."""
     OH, OW, N = geo.OH, geo.OW, geo.N
     budget = backend.get(device).working_set_bytes
-    if budget is None:
+    if budget is None or N == 0:
         return [Block(0, OH, 0, OW, 0, N)]
     per_position = geo.C * geo.KH * geo.KW * itemsize  # one output position of one sample
     samples = _even_step(N, budget // per_position)
@@ -131,6 +131,8 @@ def blocks(geo: ConvGeometry, itemsize: int, device: str) -> list[Block]:
 def _even_step(total: int, most: int) -> int:
     """The step that cuts ``total`` into as few about equal runs of at most ``most`` (at
     least 1) as possible."""
+    if total <= 1:
+        return 1
     return math.ceil(total / math.ceil(total / max(1, min(most, total))))
 
 
@@ -322,7 +324,7 @@ def _input_grad_rows(xp, gT, w, geo: ConvGeometry):
     G, Mg, OH, OW, Wp = geo.G, geo.M // geo.G, geo.OH, geo.OW, geo.Wp
     budget = backend.get(backend.device_of(gT)).working_set_bytes
     per_row = M * KW * Wp * N * gT.dtype.itemsize
-    step = OH if budget is None else _even_step(OH, 8 * budget // per_row)
+    step = OH if budget is None else _even_step(OH, 8 * budget // max(1, per_row))
     # w2[g, i * Cg + c, m * KW + j] = w[g * Mg + m, c, i, j]
     w2 = w.reshape(G, Mg, Cg, KH, KW).transpose(0, 3, 2, 1, 4).reshape(G, KH * Cg, Mg * KW)
     dsrc = ws.zeros(xp, (C, geo.Hp, Wp, N), gT.dtype)
