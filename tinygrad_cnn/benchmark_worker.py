@@ -153,10 +153,15 @@ def write_inputs(directory: str, cases, seed: int = 0) -> None:
         np.save(os.path.join(directory, f"{task}{batch_size}-labels.npy"), labels)
 
 
+def read_weights(directory: str) -> dict:
+    """The LeNet-5 weights that :func:`write_inputs` wrote, by state-dict name."""
+    with np.load(os.path.join(directory, "weights.npz")) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
 def read_inputs(directory: str, task: str, batch_size: int):
     """The weights and the list of ``(images, labels)`` batches of one case."""
-    with np.load(os.path.join(directory, "weights.npz")) as npz:
-        weights = {k: npz[k] for k in npz.files}
+    weights = read_weights(directory)
     images = np.load(os.path.join(directory, f"{task}{batch_size}-images.npy"))
     labels = np.load(os.path.join(directory, f"{task}{batch_size}-labels.npy"))
     batches = [(images[i:i + batch_size], labels[i:i + batch_size])
