@@ -311,7 +311,8 @@ def _rate(stats: dict) -> str:
     return f"{r['median']:,.0f} ({r['min']:,.0f}-{r['max']:,.0f})"
 
 
-def _ratio(ratio: dict) -> str:
+def format_ratio(ratio: dict) -> str:
+    """``median (min-max)`` of a ratio from :func:`ratio_stats`, the range where known."""
     text = f"{ratio['median']:.2f}"
     if ratio["per_round_min"] is not None:
         text += f" ({ratio['per_round_min']:.2f}-{ratio['per_round_max']:.2f})"
@@ -342,7 +343,7 @@ def format_report(report: dict) -> str:
         name, ours = _case_name(e["task"], e["batch_size"]), e["ours"]
         if "torch" in e:
             lines.append(f"| {name} | {_rate(ours)} | {_rate(e['torch'])} | "
-                         f"{_ratio(e['ratio'])} | {ours['peak_rss_mb']:,.0f} / "
+                         f"{format_ratio(e['ratio'])} | {ours['peak_rss_mb']:,.0f} / "
                          f"{e['torch']['peak_rss_mb']:,.0f} |")
         else:
             lines.append(f"| {name} | {_rate(ours)} | {ours['peak_rss_mb']:,.0f} |")
