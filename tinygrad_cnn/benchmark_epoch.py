@@ -362,7 +362,8 @@ def format_epoch_report(report: dict) -> str:
         + (f" (parts timed on {timed:,} images, scaled to the epoch; the CLI runs it whole)"
            if timed < report["train_images"] else "")
         + f"; evaluation of {report['test_images']:,} test images",
-        f"{report['threads']} threads per process ({report['cores']} cores available), "
+        f"{report['threads']} thread{'s' if report['threads'] > 1 else ''} per process "
+        f"({report['cores']} cores available), "
         f"NumPy {report['numpy']}" + (f", PyTorch {torch_version}" if torch_version else "")
         + f"; each part in processes of its own, {report['rounds']} alternating "
         + ("round" if report["rounds"] == 1 else "rounds"),
