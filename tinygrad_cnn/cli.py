@@ -199,8 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="threads for both libraries (default: the cores available, "
                    f"{_cores()} here)")
     p.add_argument("--max-other-cpu", type=float, default=0.1, metavar="SHARE",
-                   help="leave out blocks in which other processes took more than this "
-                   "share of the CPU time (default 0.1)")
+                   help="leave out blocks (with --epoch: runs) in which other processes took "
+                   "more than this share of the CPU time (default 0.1)")
     p.add_argument("--no-torch", dest="torch", action="store_false",
                    help="time ours only")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches")
@@ -215,9 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "DATASET (fashion-mnist when not named; also mnist, sample) in its "
                        "parts: bare training steps, data loader, loss and accuracy "
                        "bookkeeping, progress bar, evaluation, the `tinygrad-cnn train` CLI "
-                       "itself, and PyTorch's bare steps; CPU only, about a minute per round "
-                       "on Fashion-MNIST. --threads, --rounds, --max-other-cpu, --no-torch "
-                       "and --json apply")
+                       "itself, and PyTorch's bare steps; CPU only, about 30 s per round on "
+                       "Fashion-MNIST with 2 cores. --threads, --rounds, --max-other-cpu, "
+                       "--no-torch and --json apply")
     epoch.add_argument("--images", type=_positive_int, default=None, metavar="N",
                        help="time the parts on N training images, scaled to the epoch (the "
                        "CLI always runs a whole epoch; default: all)")
