@@ -114,26 +114,23 @@ def thread_env(threads: int, base=None) -> dict:
     return env
 
 
-def run_worker(library: str, task: str, batch_size: int, inputs: str, threads: int,
-               device: str = "cpu", warmup: float = 0.5, block_seconds: float = 0.3,
-               blocks: int = 5, max_other_cpu: float = 0.1, timeout: float = 900) -> dict:
-    """Start a worker process for one library and case; return its result."""
-    result_path = os.path.join(inputs, f"result-{library}-{task}{batch_size}.json")
+def worker_env(threads: int) -> dict:
+    """The environment of a worker process: :func:`thread_env`, and this package first on
+    ``PYTHONPATH``, so the worker times the same checkout as its parent."""
     env = thread_env(threads)
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
-    command = [sys.executable, "-c", _BOOTSTRAP, os.path.abspath(bw.__file__), "worker",
-               "--library", library, "--task", task, "--batch-size", str(batch_size),
-               "--inputs", inputs, "--result", result_path, "--device", device,
-               "--threads", str(threads), "--warmup", str(warmup),
-               "--block-seconds", str(block_seconds), "--blocks", str(blocks),
-               "--max-other-cpu", str(max_other_cpu)]
+    return env
+
+
+def run_process(command: list, env: dict, what: str, timeout: float):
+    """Run ``command`` to its end and return its ``CompletedProcess``; a timeout, a signal or
+    a non-zero exit becomes a one-line :class:`BenchmarkError` about ``what``."""
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise BenchmarkError(f"the {library} worker ({task}, batch {batch_size}) did not "
-                             f"finish within {timeout:.0f} s") from None
+        raise BenchmarkError(f"{what} did not finish within {timeout:.0f} s") from None
     if done.returncode != 0:
         if done.returncode < 0:
             why = f"was killed by signal {-done.returncode}"
@@ -142,7 +139,23 @@ def run_worker(library: str, task: str, batch_size: int, inputs: str, threads: i
         else:
             last = done.stderr.strip().splitlines()[-1:] or ["no message"]
             why = f"failed (exit status {done.returncode}): {last[0]}"
-        raise BenchmarkError(f"the {library} worker ({task}, batch {batch_size}) {why}")
+        raise BenchmarkError(f"{what} {why}")
+    return done
+
+
+def run_worker(library: str, task: str, batch_size: int, inputs: str, threads: int,
+               device: str = "cpu", warmup: float = 0.5, block_seconds: float = 0.3,
+               blocks: int = 5, max_other_cpu: float = 0.1, timeout: float = 900) -> dict:
+    """Start a worker process for one library and case; return its result."""
+    result_path = os.path.join(inputs, f"result-{library}-{task}{batch_size}.json")
+    command = [sys.executable, "-c", _BOOTSTRAP, os.path.abspath(bw.__file__), "worker",
+               "--library", library, "--task", task, "--batch-size", str(batch_size),
+               "--inputs", inputs, "--result", result_path, "--device", device,
+               "--threads", str(threads), "--warmup", str(warmup),
+               "--block-seconds", str(block_seconds), "--blocks", str(blocks),
+               "--max-other-cpu", str(max_other_cpu)]
+    run_process(command, worker_env(threads), f"the {library} worker ({task}, batch "
+                f"{batch_size})", timeout)
     with open(result_path) as f:
         result = json.load(f)
     os.remove(result_path)
@@ -298,7 +311,8 @@ def _rate(stats: dict) -> str:
     return f"{r['median']:,.0f} ({r['min']:,.0f}-{r['max']:,.0f})"
 
 
-def _ratio(ratio: dict) -> str:
+def format_ratio(ratio: dict) -> str:
+    """``median (min-max)`` of a ratio from :func:`ratio_stats`, the range where known."""
     text = f"{ratio['median']:.2f}"
     if ratio["per_round_min"] is not None:
         text += f" ({ratio['per_round_min']:.2f}-{ratio['per_round_max']:.2f})"
@@ -329,7 +343,7 @@ def format_report(report: dict) -> str:
         name, ours = _case_name(e["task"], e["batch_size"]), e["ours"]
         if "torch" in e:
             lines.append(f"| {name} | {_rate(ours)} | {_rate(e['torch'])} | "
-                         f"{_ratio(e['ratio'])} | {ours['peak_rss_mb']:,.0f} / "
+                         f"{format_ratio(e['ratio'])} | {ours['peak_rss_mb']:,.0f} / "
                          f"{e['torch']['peak_rss_mb']:,.0f} |")
         else:
             lines.append(f"| {name} | {_rate(ours)} | {ours['peak_rss_mb']:,.0f} |")

@@ -80,10 +80,14 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
-def own_cpu_seconds() -> float:
-    """CPU seconds used by every thread of this process so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def own_cpu_seconds(children: bool = False) -> float:
+    """CPU seconds used by every thread of this process so far; with ``children``, also by
+    the child processes that have ended and been waited for."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)[:1 + children]:
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def other_cpu_share(wall: float, machine_busy: float, own: float, cores: int) -> float:
@@ -101,21 +105,23 @@ class CpuWatch:
     """``with CpuWatch() as w: ...`` leaves in ``w.record`` the block's wall time
     (``seconds``), the share of this process's cores that other processes took
     (``other_cpu``, None where ``/proc/stat`` cannot be read) and that share's
-    ``resolution``."""
+    ``resolution``. With ``children=True`` the child processes the block ran to their end
+    count as this process (a block that runs a command and waits for it)."""
 
-    def __init__(self):
+    def __init__(self, children: bool = False):
         self.cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self.children = children
         self.record = None
 
     def __enter__(self):
         self._busy = machine_busy_seconds(self.cpus)
-        self._own = own_cpu_seconds()
+        self._own = own_cpu_seconds(self.children)
         self._start = time.perf_counter()
         return self
 
     def __exit__(self, *exc):
         wall = time.perf_counter() - self._start
-        own, busy = own_cpu_seconds(), machine_busy_seconds(self.cpus)
+        own, busy = own_cpu_seconds(self.children), machine_busy_seconds(self.cpus)
         self.record = {"seconds": wall, "other_cpu": None}
         if self._busy is not None and busy is not None and self.cpus and wall > 0:
             cores = len(self.cpus)
@@ -153,10 +159,15 @@ def write_inputs(directory: str, cases, seed: int = 0) -> None:
         np.save(os.path.join(directory, f"{task}{batch_size}-labels.npy"), labels)
 
 
+def read_weights(directory: str) -> dict:
+    """The LeNet-5 weights that :func:`write_inputs` wrote, by state-dict name."""
+    with np.load(os.path.join(directory, "weights.npz")) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
 def read_inputs(directory: str, task: str, batch_size: int):
     """The weights and the list of ``(images, labels)`` batches of one case."""
-    with np.load(os.path.join(directory, "weights.npz")) as npz:
-        weights = {k: npz[k] for k in npz.files}
+    weights = read_weights(directory)
     images = np.load(os.path.join(directory, f"{task}{batch_size}-images.npy"))
     labels = np.load(os.path.join(directory, f"{task}{batch_size}-labels.npy"))
     batches = [(images[i:i + batch_size], labels[i:i + batch_size])
