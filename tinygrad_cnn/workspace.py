@@ -88,8 +88,11 @@ def empty_like(xp, like, shape=None, dtype=None):
     :func:`batch_last`) so gets a batch-last companion, and an elementwise pass over both
     runs in memory order instead of jumping across it."""
     shape = like.shape if shape is None else tuple(shape)
+    dtype = like.dtype if dtype is None else dtype
+    if like.flags.c_contiguous:  # the common case, and every tiny array: no sorting
+        return empty(xp, shape, dtype)
     order = memory_order(like)
-    buf = empty(xp, [shape[axis] for axis in order], like.dtype if dtype is None else dtype)
+    buf = empty(xp, [shape[axis] for axis in order], dtype)
     return buf.transpose([order.index(axis) for axis in range(like.ndim)])
 
 
