@@ -160,20 +160,25 @@ def _im2col_view(xp, src, geo: ConvGeometry):
 
 
 def _im2col(xp, view, geo: ConvGeometry, rows=slice(None), columns=slice(None),
-            ones: bool = False):
+            ones: bool = False, previous=None):
     """The im2col matrix ``(G, Cg*KH*KW, positions*N)`` of the output ``rows`` and
     ``columns``: a copy of that part of :func:`_im2col_view`. With ``ones``, a row of ones
     follows each group's rows: a bias then rides along in the matrix products (forward
     adds it, the weight gradient's product sums the bias gradient) instead of costing a
-    pass over the output each."""
+    pass over the output each. ``previous``, the matrix of the block before, is refilled
+    when it has the right size (a loop over dozens of blocks spends much of its time in
+    per-call overhead)."""
     part = view[:, :, :, rows, columns]
     K = geo.Cg * geo.KH * geo.KW
-    cols = ws.empty(xp, (geo.G, K + ones, part[0, 0, 0].size), view.dtype)
+    size = part[0, 0, 0].size
+    cols = previous
+    if cols is None or cols.shape[-1] != size:
+        cols = ws.empty(xp, (geo.G, K + ones, size), view.dtype)
+        if ones:  # written once per buffer: the blocks only rewrite the rows above it
+            cols[:, K] = 1
     # splitting axes only, so both reshapes are views
     cols[:, :K].reshape((geo.G, geo.Cg) + part.shape[1:])[...] = part.reshape(
         (geo.G, geo.Cg) + part.shape[1:])
-    if ones:
-        cols[:, K] = 1
     return cols
 
 
@@ -240,10 +245,11 @@ class Conv2dOp(Function):
             # through memory; a weight gradient rebuilds the same blocks from the input,
             # which is cheaper than keeping them (measured on LeNet-5's conv1: 0.56x the
             # time).
+            cols = None
             for s0, part, view, pieces in _sample_runs(xp, x, geo):
                 for rows, columns in pieces:
-                    _project(xp, _im2col(xp, view, part, rows, columns, ones), weights,
-                             out[:, rows, columns, s0:s0 + part.N],
+                    cols = _im2col(xp, view, part, rows, columns, ones, cols)
+                    _project(xp, cols, weights, out[:, rows, columns, s0:s0 + part.N],
                              in_place=part.N == geo.N)
             if any(ctx.needs_input_grad):
                 ctx.save_for_backward(x, w)
@@ -283,14 +289,14 @@ def _blocked_weight_grad(xp, gT, x, geo: ConvGeometry, ones: bool):
     """The weight gradient (and bias gradient, with ``ones``) summed over the blocks of
     forward, each im2col block rebuilt from the input ``x``."""
     G, Mg = geo.G, geo.M // geo.G
-    total = None
+    total = cols = None
     for s0, part, view, pieces in _sample_runs(xp, x, geo):
         g_run = gT[..., s0:s0 + part.N]
         if part.N < geo.N:  # one copy per run of samples, not one per block
             g_run = xp.ascontiguousarray(g_run)
         for rows, columns in pieces:  # one contiguous run per filter: a view
-            step = _weight_grad(xp, g_run[:, rows, columns].reshape(G, Mg, -1),
-                                _im2col(xp, view, part, rows, columns, ones))
+            cols = _im2col(xp, view, part, rows, columns, ones, cols)
+            step = _weight_grad(xp, g_run[:, rows, columns].reshape(G, Mg, -1), cols)
             total = step if total is None else xp.add(total, step, out=total)
     return total
 
