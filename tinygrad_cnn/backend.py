@@ -133,7 +133,9 @@ class CPU(Device):
 
     name, aliases = "cpu", ("cpu",)
     xp = np
-    working_set_bytes = 1 << 19  # measured for LeNet-5 inference: 0.5 MiB beat 0.25-8 MiB
+    # measured on LeNet-5's conv1 blocks (training and inference): 0.35-0.5 MiB best;
+    # at 0.7 MiB and up its products leave OpenBLAS's small-matrix kernel, 2x slower
+    working_set_bytes = 1 << 19
 
     def probe(self):
         return True, "NumPy is always usable"

@@ -211,9 +211,9 @@ def _batch_last_gradient(xp, g):
     view = g.transpose(1, 2, 3, 0)
     if view.flags.c_contiguous:
         return view
-    copy = ws.empty(xp, view.shape, g.dtype)
-    copy[...] = view
-    return copy
+    copy = ws.batch_last(xp, g.shape, g.dtype)
+    copy[...] = g
+    return copy.transpose(1, 2, 3, 0)
 
 
 def _weight_grad(xp, gT, cols):
@@ -234,7 +234,8 @@ class Conv2dOp(Function):
     def forward(ctx, x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
         xp = xp_of(x)
         geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
-        out = ws.empty(xp, (geo.M, geo.OH, geo.OW, geo.N), x.dtype)
+        result = ws.batch_last(xp, (geo.N, geo.M, geo.OH, geo.OW), x.dtype)
+        out = result.transpose(1, 2, 3, 0)  # (M, OH, OW, N): contiguous, the products' shape
         ctx.geometry = geo
         weights = _with_bias(xp, w, b, geo)
         ones = ctx.ones = b is not None
@@ -257,7 +258,7 @@ class Conv2dOp(Function):
                              in_place=part.N == geo.N)
             if any(ctx.needs_input_grad):
                 ctx.save_for_backward(x, w)
-        return out.transpose(3, 0, 1, 2)
+        return result
 
     def backward(ctx, g):
         xp, geo = xp_of(g), ctx.geometry
