@@ -100,7 +100,6 @@ def _ours(settings: dict, weights: dict) -> dict:
     import tinygrad_cnn as tg
 
     from .data import ArrayDataset, DataLoader
-    from .nn import functional as F
     from .train import TrainConfig, _train_epoch, evaluate
 
     train_set, test_set = _load(settings)
@@ -110,13 +109,7 @@ def _ours(settings: dict, weights: dict) -> dict:
     batches = [(tg.Tensor(x), tg.Tensor(y)) for x, y in epoch_batches(train_set, images)]
     model, opt = bw.build_ours(weights)
     tg.manual_seed(0)
-
-    def step(x, y):
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
+    step = bw.train_step_ours(model, opt)
 
     def steps():
         for x, y in batches:
@@ -163,13 +156,7 @@ def _torch(settings: dict, weights: dict) -> dict:
     batches = [(torch.from_numpy(x), torch.from_numpy(y))
                for x, y in epoch_batches(train_set, settings["images"])]
     model, opt = bw.build_torch(weights)
-
-    def step(x, y):
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
+    step = bw.train_step_torch(model, opt)
 
     def steps():
         for x, y in batches:

@@ -188,6 +188,36 @@ def build_ours(weights, device: str = "cpu"):
     return model, optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
 
+def train_step_ours(model, opt):
+    """``step(x, y)``: one training step of ``model`` on a batch (forward, cross-entropy,
+    backward, ``opt.step()``), returning the loss. The same step as :func:`train_step_torch`,
+    so the two libraries do the same work wherever they are timed."""
+    from tinygrad_cnn.nn import functional as F
+
+    def step(x, y):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def train_step_torch(model, opt):
+    """PyTorch's :func:`train_step_ours`."""
+    import torch
+
+    def step(x, y):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def build_torch(weights, device: str = "cpu"):
     """The same LeNet-5 in PyTorch (attributes named as ours, so the state dicts match)."""
     import torch
@@ -217,18 +247,14 @@ def _ours(task, device, weights, batches):
     """Our step (or forward pass), its checked value, a sync function, and the version."""
     import tinygrad_cnn as tg
     from tinygrad_cnn import backend
-    from tinygrad_cnn.nn import functional as F
 
     model, opt = build_ours(weights, device)
     data = [(tg.Tensor(x, device=device), tg.Tensor(y, device=device)) for x, y in batches]
     if task == "train":
+        train = train_step_ours(model, opt)
+
         def step(i):
-            x, y = data[i]
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            return loss
+            return train(*data[i])
     else:
         model.eval()
 
@@ -250,13 +276,10 @@ def _torch(task, device, weights, batches, threads):
     data = [(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
             for x, y in batches]
     if task == "train":
+        train = train_step_torch(model, opt)
+
         def step(i):
-            x, y = data[i]
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            return loss
+            return train(*data[i])
     else:
         model.eval()
 
