@@ -67,14 +67,8 @@ def estimate_peak_bytes(task: str, batch_size: int) -> int:
 
 def available_bytes() -> int | None:
     """``MemAvailable`` from ``/proc/meminfo``, or None where it cannot be read."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    available = bw.proc_kib("/proc/meminfo", "MemAvailable")
+    return None if available is None else available * 1024
 
 
 def check_memory(cases, device: str = "cpu", free_bytes: int | None = None) -> None:

@@ -62,6 +62,19 @@ def machine_busy_seconds(cpus) -> float | None:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
+def proc_kib(path: str, key: str) -> int | None:
+    """The kB figure of line ``key:`` of a ``/proc`` file, or None where it cannot be read
+    (not Linux, or no such line)."""
+    try:
+        with open(path) as lines:
+            for line in lines:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def peak_rss_bytes() -> int:
     """This process's peak resident memory: ``VmHWM`` from ``/proc/self/status``.
 
@@ -69,13 +82,9 @@ def peak_rss_bytes() -> int:
     address space a process had before ``exec``, i.e. the parent's copy at ``fork``; a
     large parent would inflate every worker's figure.
     """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    peak = proc_kib("/proc/self/status", "VmHWM")
+    if peak is not None:
+        return peak * 1024
     scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
