@@ -24,10 +24,10 @@ axis last in memory (see :func:`tinygrad_cnn.workspace.batch_last`):
 When the input needs no gradient (inference, evaluation, a network's first layer) the
 im2col matrix is built and used in blocks of output rows (or columns of one row) that fit
 the device's working-set budget (:func:`blocks`), and a weight gradient rebuilds the same
-blocks from the saved input: a batch of 1,000 digits would otherwise build a 90 MB matrix
-for conv1 and stream it through memory twice. (The budget also keeps each block's product
-small enough for OpenBLAS's small-matrix kernel, which runs LeNet-5's conv1 products two
-to three times as fast as its general one.)
+blocks from forward's padded copies of the input: a batch of 1,000 digits would otherwise
+build a 90 MB matrix for conv1 and stream it through memory twice. (The budget also keeps
+each block's product small enough for OpenBLAS's small-matrix kernel, which runs LeNet-5's
+conv1 products two to three times as fast as its general one.)
 
 Large temporaries come from :mod:`tinygrad_cnn.workspace`, which recycles them between
 steps.
@@ -251,13 +251,14 @@ class Conv2dOp(Function):
             # which is cheaper than keeping them (measured on LeNet-5's conv1: 0.56x the
             # time).
             cols = None
-            for s0, part, view, pieces in _sample_runs(xp, x, geo):
+            runs = list(_sample_runs(xp, x, geo))
+            for s0, part, view, pieces in runs:
                 for rows, columns in pieces:
                     cols = _im2col(xp, view, part, rows, columns, ones, cols)
                     _project(xp, cols, weights, out[:, rows, columns, s0:s0 + part.N],
                              in_place=part.N == geo.N)
             if any(ctx.needs_input_grad):
-                ctx.save_for_backward(x, w)
+                ctx.save_for_backward(runs, w)  # the sources, for the rebuilt blocks
         return result
 
     def backward(ctx, g):
@@ -265,7 +266,7 @@ class Conv2dOp(Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         G, Mg, K = geo.G, geo.M // geo.G, geo.Cg * geo.KH * geo.KW
         gT = _batch_last_gradient(xp, g)  # (M, OH, OW, N)
-        saved, w = ctx.saved  # the im2col matrix, or the input when it needs no gradient
+        saved, w = ctx.saved  # the im2col matrix, or forward's runs of samples
         gw = gb = None
         if need_w:  # with the bias's row of ones, the product sums the bias gradient too
             if need_x:
@@ -290,12 +291,12 @@ class Conv2dOp(Function):
         return gx, gw, gb
 
 
-def _blocked_weight_grad(xp, gT, x, geo: ConvGeometry, ones: bool):
+def _blocked_weight_grad(xp, gT, runs, geo: ConvGeometry, ones: bool):
     """The weight gradient (and bias gradient, with ``ones``) summed over the blocks of
-    forward, each im2col block rebuilt from the input ``x``."""
+    forward, each im2col block rebuilt from forward's ``runs`` (of :func:`_sample_runs`)."""
     G, Mg = geo.G, geo.M // geo.G
     total = cols = None
-    for s0, part, view, pieces in _sample_runs(xp, x, geo):
+    for s0, part, view, pieces in runs:
         g_run = gT[..., s0:s0 + part.N]
         if part.N < geo.N:  # one copy per run of samples, not one per block
             g_run = xp.ascontiguousarray(g_run)
