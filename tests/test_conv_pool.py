@@ -350,11 +350,11 @@ def _geometry(x_shape, w_shape, kw):
 BUDGETS = {"samples": lambda geo: 1, "columns": lambda geo: 2 * geo.N,
            "two_rows": lambda geo: 2 * geo.OW * geo.N, "whole": lambda geo: 10**6}
 
-CHUNKED = [c for c in CASES if c.name.startswith("conv_") and c.args[0].shape[0] > 1]
+BLOCKED = [c for c in CASES if c.name.startswith("conv_") and c.args[0].shape[0] > 1]
 
 
 @pytest.mark.parametrize("budget", BUDGETS, ids=lambda b: f"blocks_of_{b}")
-@pytest.mark.parametrize("case", CHUNKED, ids=str)
+@pytest.mark.parametrize("case", BLOCKED, ids=str)
 def test_conv_blocked_when_the_input_needs_no_gradient(case, budget, monkeypatch):
     """A first layer (input without gradient) and inference build the im2col matrix in
     cache-sized blocks of output rows and samples; weight and bias gradients are rebuilt
