@@ -6,7 +6,7 @@
 DATASET is fashion-mnist (the default), mnist or sample. Kept so that the command in the
 README's table still runs; the measurement itself (bare training steps, data loader,
 bookkeeping, progress bar, evaluation and the CLI, each in processes of its own, PyTorch's
-bare steps beside them) lives in :mod:`tinygrad_cnn.benchmark_epoch`, and the options are
+bare steps beside them) lives in :mod:`tinygrad_cnn.bench.epoch`, and the options are
 those of ``tinygrad-cnn bench --epoch``.
 """
 

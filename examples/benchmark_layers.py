@@ -26,8 +26,8 @@ import time
 
 import numpy as np
 
-from tinygrad_cnn import benchmark_worker as bw
-from tinygrad_cnn.benchmark import default_threads, thread_env
+from tinygrad_cnn.bench import worker as bw
+from tinygrad_cnn.bench.harness import default_threads, thread_env
 
 LAYERS = ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc1", "relu3",
           "fc2", "relu4", "fc3", "loss"]

@@ -18,8 +18,8 @@ import sys
 
 import numpy as np
 
-from tinygrad_cnn import benchmark_worker as bw
-from tinygrad_cnn.benchmark import thread_env
+from tinygrad_cnn.bench import worker as bw
+from tinygrad_cnn.bench.harness import thread_env
 
 CASES = {
     "mul+sum, backward": lambda x, y: (x * y).sum(),

@@ -12,7 +12,8 @@ import tempfile
 
 import pytest
 
-from tinygrad_cnn import benchmark, benchmark_worker
+from tinygrad_cnn.bench import harness as benchmark
+from tinygrad_cnn.bench import worker as benchmark_worker
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 TINY = ["--repeat", "1", "--block-seconds", "0.02", "--warmup", "0"]
@@ -166,6 +167,6 @@ def test_bench_on_cuda_without_a_gpu_says_what_is_missing():
 
 
 def test_worker_entry_point_without_arguments_prints_usage():
-    run = subprocess.run([sys.executable, "-m", "tinygrad_cnn.benchmark_worker"],
+    run = subprocess.run([sys.executable, "-m", "tinygrad_cnn.bench.worker"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "started by `tinygrad-cnn bench`" in run.stderr

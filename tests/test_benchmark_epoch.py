@@ -15,8 +15,9 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_cnn import benchmark_epoch as be
-from tinygrad_cnn import benchmark_worker, cli
+from tinygrad_cnn.bench import epoch as be
+from tinygrad_cnn import cli
+from tinygrad_cnn.bench import worker as benchmark_worker
 from tinygrad_cnn.data import MNISTSample
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -179,7 +180,7 @@ def test_a_missing_dataset_is_named_in_one_line_with_how_to_get_it(tmp_path):
 
 
 def test_worker_entry_point_without_arguments_prints_usage():
-    done = subprocess.run([sys.executable, "-m", "tinygrad_cnn.benchmark_epoch"],
+    done = subprocess.run([sys.executable, "-m", "tinygrad_cnn.bench.epoch"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "started by `tinygrad-cnn bench --epoch`" in done.stderr
 

@@ -213,7 +213,7 @@ def test_evaluate_a_real_checkpoint(main, tiny_checkpoint):
 
 
 def test_ctrl_c_while_loading_data_prints_no_traceback(main, monkeypatch):
-    from tinygrad_cnn import train
+    from tinygrad_cnn.train import loop as train
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -225,7 +225,8 @@ def test_ctrl_c_while_loading_data_prints_no_traceback(main, monkeypatch):
 
 
 def test_device_errors_are_expected_failures(main, monkeypatch):
-    from tinygrad_cnn import backend, cli
+    from tinygrad_cnn import backend
+    from tinygrad_cnn.cli import app as cli
 
     def no_gpu(args):
         raise backend.DeviceError("device 'cuda' is not available: no GPU (test)")
@@ -236,7 +237,7 @@ def test_device_errors_are_expected_failures(main, monkeypatch):
 
 
 def test_unexpected_errors_keep_their_traceback(main, monkeypatch):
-    from tinygrad_cnn import train
+    from tinygrad_cnn.train import loop as train
 
     def bug(*args, **kwargs):
         raise ZeroDivisionError("a bug")

@@ -15,7 +15,7 @@ import pytest
 import tinygrad_cnn as tg
 from tinygrad_cnn import train
 from tinygrad_cnn.data import ArrayDataset, DataLoader, MNISTSample
-from tinygrad_cnn.metrics import evaluate
+from tinygrad_cnn.train.metrics import evaluate
 from tinygrad_cnn.models import LeNet5
 
 cupy_double = sys.modules.get("cupy_double")

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_cnn import plots
+from tinygrad_cnn.viz import plots
 from tinygrad_cnn.fileio import written_by_us
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tinygrad_cnn import serialization
-from tinygrad_cnn import train as train_module
+from tinygrad_cnn.train import loop as train_module
 from tinygrad_cnn.data import ArrayDataset, MNISTSample
 from tinygrad_cnn.optim import Adam
 from tinygrad_cnn.train import TrainConfig, TrainingInterrupted, fit, read_checkpoint
@@ -307,7 +307,7 @@ def test_running_sums_are_read_at_most_once_per_interval(tmp_path, tiny_sets, mo
     reads = []
     real_to_host = backend.to_host
 
-    from tinygrad_cnn import metrics
+    from tinygrad_cnn.train import metrics
 
     def counting_to_host(array):  # host transfers made by the loop itself
         if _sys._getframe(1).f_code.co_filename in (train_module.__file__, metrics.__file__):
@@ -328,7 +328,7 @@ def test_running_sums_are_read_at_most_once_per_interval(tmp_path, tiny_sets, mo
 
 
 def test_running_sums_match_a_host_computation():
-    from tinygrad_cnn.metrics import DeviceTally
+    from tinygrad_cnn.train.metrics import DeviceTally
 
     rng = np.random.default_rng(0)
     tally, loss_sum, correct = DeviceTally(np, 1.5, 7), 1.5, 7
@@ -411,7 +411,7 @@ def test_hand_edited_checkpoints_fail_naming_file_and_field(tmp_path, saved_chec
 def test_a_checkpoint_of_another_model_is_refused_before_reading_arrays(tmp_path,
                                                                         saved_checkpoint,
                                                                         monkeypatch):
-    from tinygrad_cnn import checkpoint
+    from tinygrad_cnn.train import checkpoint
     from tinygrad_cnn.models import LeNet5
 
     monkeypatch.setattr(checkpoint, "load", lambda *a, **k: pytest.fail("arrays were read"))
@@ -434,7 +434,7 @@ def test_progress_bars_draw_on_request_with_running_numbers(tmp_path, tiny_sets,
 def test_shows_progress_only_on_terminals_and_notebooks():
     import io
 
-    from tinygrad_cnn.progress import shows_progress
+    from tinygrad_cnn.train.progress import shows_progress
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -10,6 +10,7 @@ import pytest
 import tinygrad_cnn as tg
 from tinygrad_cnn import Tensor, autograd, viz
 from tinygrad_cnn.nn.module import running
+from tinygrad_cnn.viz import graph as viz_graph
 
 RED = 'color="#d62728"'
 NODE = re.compile(r"^\s*(\w+) \[label=(<.*>) (.*)\]$")
@@ -101,11 +102,11 @@ def test_parameters_named_inputs_and_output_marked():
     names = {re.search(r"<B>(.*?)</B>", v[0]).group(1): (k, v) for k, v in labels.items()}
     for name in params:
         nid, (_, style, clusters) = names[name]
-        assert nid.startswith("t") and viz._STYLE["param"] in style
+        assert nid.startswith("t") and viz_graph._STYLE["param"] in style
         assert clusters[-1] == name.split(".")[0] + " (Linear)"
     _, (_, style, clusters) = names["input"]
-    assert viz._STYLE["input"] in style and clusters == ()
-    assert viz._STYLE["output"] in nodes["out"][1]
+    assert viz_graph._STYLE["input"] in style and clusters == ()
+    assert viz_graph._STYLE["output"] in nodes["out"][1]
 
 
 def test_module_gives_parameter_names():
@@ -306,12 +307,12 @@ def test_render_without_graphviz_writes_dot_and_says_how_to_install(tmp_path, mo
     ("linux", None, "apt-get install graphviz"), ("darwin", None, "brew install graphviz"),
     ("linux", "/opt/conda", "conda install graphviz")])
 def test_install_hint_names_the_platform_command_first(monkeypatch, platform, conda, first):
-    monkeypatch.setattr(viz.sys, "platform", platform)
+    monkeypatch.setattr(viz_graph.sys, "platform", platform)
     if conda:
         monkeypatch.setenv("CONDA_PREFIX", conda)
     else:
         monkeypatch.delenv("CONDA_PREFIX", raising=False)
-    hint = viz._install_hint()
+    hint = viz_graph._install_hint()
     assert hint.startswith(first) and "conda install graphviz" in hint
 
 

@@ -6,9 +6,9 @@ from . import (
     models,
     nn,
     optim,
-    provenance,  # noqa: F401  (notes each node's module for graph drawings)
     testing,
 )
+from .viz import provenance  # noqa: F401  (notes each node's module for graph drawings)
 from .autograd import Function, is_grad_enabled, no_grad
 from .backend import default_device, manual_seed
 from .serialization import CheckpointError, load, save

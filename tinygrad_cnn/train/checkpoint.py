@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from .serialization import ArrayInfo, CheckpointError, describe, load, save
+from ..serialization import ArrayInfo, CheckpointError, describe, load, save
 
 __all__ = ["CHECKPOINT_FORMAT", "describe_checkpoint", "inspect_checkpoint",
            "read_checkpoint", "write_checkpoint"]

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from . import __version__, backend
+from .. import __version__, backend
 
 DEFAULT_CHECKPOINT = os.path.join("checkpoints", "lenet5.npz")
 
@@ -70,7 +70,7 @@ def _add_force(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .benchmark_epoch import DATASETS as EPOCH_DATASETS
+    from ..bench.epoch import DATASETS as EPOCH_DATASETS
 
     parser = argparse.ArgumentParser(
         prog="tinygrad-cnn",
@@ -220,7 +220,7 @@ def _device(name):
 
 
 def cmd_train(args) -> int:
-    from .train import TrainConfig, TrainingInterrupted, fit
+    from ..train.loop import TrainConfig, TrainingInterrupted, fit
 
     if args.resume and not args.checkpoint:
         raise UsageError("--resume continues from --checkpoint, but --checkpoint '' "
@@ -254,15 +254,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .data import DataLoader
-    from .models import LeNet5
-    from .train import evaluate, inspect_checkpoint, load_datasets, read_checkpoint
+    from ..data import DataLoader
+    from ..models import LeNet5
+    from ..train.loop import evaluate, inspect_checkpoint, load_datasets, read_checkpoint
 
     pictures = [(path, what) for path, what in ((args.confusion, "--confusion picture"),
                                                 (args.misclassified, "--misclassified picture"))
                 if path]
     if pictures:
-        from .plots import check_picture_path
+        from ..viz.plots import check_picture_path
 
         for path, what in pictures:
             check_picture_path(path, args.force, what)
@@ -285,14 +285,14 @@ def cmd_evaluate(args) -> int:
     print(f"accuracy {100 * result['accuracy']:.2f}%  loss {result['loss']:.4f}")
     print(format_confusion(result["confusion"], test_set.classes))
     if args.confusion:
-        from .plots import confusion_matrix, save_figure
+        from ..viz.plots import confusion_matrix, save_figure
 
         figure = confusion_matrix(result["confusion"], test_set.classes,
                                   title=f"{dataset} test set, epoch {state['epoch']}: "
                                   f"{100 * result['accuracy']:.2f}% correct")
         print(f"wrote {save_figure(figure, args.confusion, args.force, '--confusion picture')}")
     if args.misclassified:
-        from .plots import misclassified_grid, save_figure
+        from ..viz.plots import misclassified_grid, save_figure
 
         figure = misclassified_grid(test_set.images, test_set.labels, result["predicted"],
                                     result["confidence"], test_set.classes, count=args.count)
@@ -314,7 +314,7 @@ def format_confusion(confusion: np.ndarray, classes) -> str:
 
 
 def cmd_graph(args) -> int:
-    from . import viz
+    from ..viz import graph as viz
 
     dot = viz.draw_training_step(args.model, batch_size=args.batch_size,
                                  collapse=args.collapse, grads=args.grads)
@@ -330,7 +330,7 @@ def cmd_graph(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from .plots import check_picture_path, learning_curves, read_metrics, save_figure
+    from ..viz.plots import check_picture_path, learning_curves, read_metrics, save_figure
 
     check_picture_path(args.output, args.force)
     runs = read_metrics(args.metrics)
@@ -349,8 +349,8 @@ def cmd_plot(args) -> int:
 
 
 def cmd_filters(args) -> int:
-    from .plots import PlotInputError, check_picture_path, conv_filters, save_figure
-    from .serialization import CheckpointError, load
+    from ..viz.plots import PlotInputError, check_picture_path, conv_filters, save_figure
+    from ..serialization import CheckpointError, load
 
     check_picture_path(args.output, args.force)
     state = load(args.checkpoint)
@@ -369,7 +369,7 @@ def cmd_filters(args) -> int:
 
 
 def _cores() -> int:
-    from .benchmark import default_threads
+    from ..bench.harness import default_threads
 
     return default_threads()
 
@@ -377,8 +377,8 @@ def _cores() -> int:
 def cmd_bench(args) -> int:
     import json
 
-    from .benchmark import format_report, run
-    from .benchmark_epoch import format_epoch_report, run_epoch
+    from ..bench.harness import format_report, run
+    from ..bench.epoch import format_epoch_report, run_epoch
 
     def progress(line):
         print(line, file=sys.stderr, flush=True)
@@ -441,11 +441,11 @@ def cmd_info(args) -> int:
 
 def _expected_errors() -> tuple:
     """The failures a user can cause and fix: reported in one line, never a traceback."""
-    from .benchmark import BenchmarkError
-    from .data import DataFormatError
-    from .plots import MissingDependencyError, PlotInputError
-    from .serialization import CheckpointError
-    from .train import ConfigError, TrainingDiverged
+    from ..bench.harness import BenchmarkError
+    from ..data import DataFormatError
+    from ..viz.plots import MissingDependencyError, PlotInputError
+    from ..serialization import CheckpointError
+    from ..train.loop import ConfigError, TrainingDiverged
 
     return (OSError, CheckpointError, DataFormatError, ConfigError, TrainingDiverged,
             MissingDependencyError, PlotInputError, BenchmarkError, backend.DeviceError)

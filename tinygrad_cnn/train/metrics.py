@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend
-from .autograd import no_grad
-from .nn import functional as F
+from .. import backend
+from ..autograd import no_grad
+from ..nn import functional as F
 from .progress import progress_bar
 
 __all__ = ["DeviceTally", "evaluate", "read_to_host"]

@@ -17,8 +17,8 @@ import os
 
 import numpy as np
 
-from . import __version__
-from .fileio import check_output, write_output
+from .. import __version__
+from ..fileio import check_output, write_output
 
 __all__ = ["PLOT_INSTALL_HINT", "MissingDependencyError", "PlotInputError", "confusion_matrix",
            "conv_filters", "learning_curves", "misclassified_grid", "read_metrics",

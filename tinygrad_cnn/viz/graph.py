@@ -20,9 +20,10 @@ import weakref
 import graphviz
 import numpy as np
 
-from . import autograd, backend, provenance
-from .fileio import check_output, write_output
-from .tensor import Tensor
+from .. import autograd, backend
+from . import provenance
+from ..fileio import check_output, write_output
+from ..tensor import Tensor
 
 _FONT = "Helvetica"
 _STYLE = {
@@ -582,8 +583,8 @@ def draw_training_step(model="lenet5", batch_size=4, *, collapse=False, grads=Fa
         Seeds the data (and the weights of a model built from a name); the library's
         global random state is left as it was.
     """
-    from . import models  # viz sits beside the CLI, above models in the import order
-    from .nn import functional as F
+    from .. import models  # viz sits beside the CLI, above models in the import order
+    from ..nn import functional as F
 
     state = backend.get_state()
     try:

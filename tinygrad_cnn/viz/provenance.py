@@ -12,8 +12,8 @@ from __future__ import annotations
 import weakref
 from typing import NamedTuple
 
-from . import autograd
-from .nn.module import current_path
+from .. import autograd
+from ..nn.module import current_path
 
 
 class Provenance(NamedTuple):

@@ -27,8 +27,8 @@ import time
 
 import numpy as np
 
-from . import backend, optim
-from .autograd import no_grad
+from .. import backend, optim
+from ..autograd import no_grad
 from .checkpoint import (
     CHECKPOINT_FORMAT,
     describe_checkpoint,
@@ -36,14 +36,14 @@ from .checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
-from .checks import is_int
-from .data import MNIST, DataLoader, FashionMNIST, MNISTSample, RandomShift
-from .fileio import check_writable
+from ..checks import is_int
+from ..data import MNIST, DataLoader, FashionMNIST, MNISTSample, RandomShift
+from ..fileio import check_writable
 from .metrics import DeviceTally, evaluate, read_to_host
-from .models import LeNet5
-from .nn import functional as F
+from ..models import LeNet5
+from ..nn import functional as F
 from .progress import progress_bar
-from .serialization import CheckpointError
+from ..serialization import CheckpointError
 
 __all__ = ["CHECKPOINT_FORMAT", "ConfigError", "READ_INTERVAL", "RECIPES", "TrainConfig",
            "TrainingDiverged", "TrainingInterrupted", "evaluate", "fit", "inspect_checkpoint",

@@ -39,9 +39,9 @@ import types
 
 import numpy as np
 
-from . import backend
-from . import benchmark_worker as bw
-from .benchmark import (
+from .. import backend
+from . import worker as bw
+from .harness import (
     BenchmarkError,
     default_threads,
     format_ratio,
@@ -63,7 +63,7 @@ CLI_WALL = "CLI: process wall time"
 TORCH_STEPS = "PyTorch: bare training steps"
 _NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST",
           "sample": "the bundled MNIST sample"}
-_MODULE = "tinygrad_cnn.benchmark_epoch"
+_MODULE = "tinygrad_cnn.bench.epoch"
 
 
 # ----------------------------------------------------------------------------- workers
@@ -77,7 +77,7 @@ def epoch_batches(train_set, images: int) -> list:
 
 
 def _load(settings: dict):
-    from .train import load_datasets
+    from ..train.loop import load_datasets
 
     train_set, test_set, _ = load_datasets(settings["dataset"], settings["data_dir"])
     return train_set, test_set
@@ -99,8 +99,8 @@ def _ours(settings: dict, weights: dict) -> dict:
     """Every part of our epoch but the CLI, in this process."""
     import tinygrad_cnn as tg
 
-    from .data import ArrayDataset, DataLoader
-    from .train import TrainConfig, _train_epoch, evaluate
+    from ..data import ArrayDataset, DataLoader
+    from ..train.loop import TrainConfig, _train_epoch, evaluate
 
     train_set, test_set = _load(settings)
     images = settings["images"]
@@ -241,7 +241,7 @@ def run_epoch(dataset: str = "fashion-mnist", rounds: int = 2, threads: int | No
     (``FileNotFoundError`` naming it and how to get it); ``download`` fetches it instead.
     ``progress(line)``, when given, is told about every finished round.
     """
-    from .train import load_datasets
+    from ..train.loop import load_datasets
 
     _check_settings(dataset, rounds, threads, images, max_other_cpu)
     if dataset == "sample" and (data_dir or download):
@@ -388,11 +388,11 @@ def format_epoch_report(report: dict) -> str:
 
 
 def main(argv=None) -> int:
-    """``python -m tinygrad_cnn.benchmark_epoch worker LIBRARY INPUTS`` (started by
+    """``python -m tinygrad_cnn.bench.epoch worker LIBRARY INPUTS`` (started by
     :func:`run_epoch`)."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 3 or argv[0] != "worker" or argv[1] not in bw.LIBRARIES:
-        print("usage: python -m tinygrad_cnn.benchmark_epoch worker {ours,torch} INPUTS "
+        print("usage: python -m tinygrad_cnn.bench.epoch worker {ours,torch} INPUTS "
               "(started by `tinygrad-cnn bench --epoch`)", file=sys.stderr)
         return 2
     worker(argv[1], argv[2])

@@ -10,13 +10,13 @@ thread pools compete for the same cores), so each library runs in a process of i
   slow phase of a shared machine hits both alike; every worker gets the same thread count
   (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` and
   ``torch.set_num_threads``);
-* a worker (:mod:`tinygrad_cnn.benchmark_worker`) warms up, then times blocks of steps,
+* a worker (:mod:`tinygrad_cnn.bench.worker`) warms up, then times blocks of steps,
   and flags every block during which other processes took more than ``max_other_cpu`` of
   the CPU time; such blocks are left out here, and said so.
 
 The report gives medians with min-max over the clean blocks of all rounds, the ratio of the
 medians (and its range over rounds) and each worker's peak resident memory (``VmHWM``;
-see :func:`tinygrad_cnn.benchmark_worker.peak_rss_bytes` for why not ``ru_maxrss``).
+see :func:`tinygrad_cnn.bench.worker.peak_rss_bytes` for why not ``ru_maxrss``).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import tempfile
 
 import numpy as np
 
-from . import benchmark_worker as bw
-from .benchmark_worker import LIBRARIES
+from . import worker as bw
+from .worker import LIBRARIES
 
 # A worker's peak resident memory: a fixed part (the interpreter and PyTorch, ~300 MB) plus
 # bytes per image of the batch. Measured with this harness (NumPy 2.4, PyTorch 2.13, Linux;
@@ -95,7 +95,7 @@ def check_memory(cases, device: str = "cpu", free_bytes: int | None = None) -> N
 
 
 def _free_device_bytes(device: str) -> int | None:
-    from . import backend
+    from .. import backend
 
     cupy = backend.require_cuda()
     return int(cupy.cuda.Device().mem_info[0])
@@ -112,7 +112,8 @@ def worker_env(threads: int) -> dict:
     """The environment of a worker process: :func:`thread_env`, and this package first on
     ``PYTHONPATH``, so the worker times the same checkout as its parent."""
     env = thread_env(threads)
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tinygrad_cnn/
+    package_parent = os.path.dirname(package)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
     return env
 

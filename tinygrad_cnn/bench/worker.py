@@ -1,10 +1,10 @@
 """One library, one case, one process: the worker behind ``tinygrad-cnn bench``.
 
-Started by :mod:`tinygrad_cnn.benchmark` as ``python -c <bootstrap> this_file worker ...``
+Started by :mod:`tinygrad_cnn.bench.harness` as ``python -c <bootstrap> this_file worker ...``
 rather than ``python -m``, so that the PyTorch worker never imports tinygrad_cnn (which
 would add to its memory): this module imports only the standard library and NumPy at the
 top, and our library inside :func:`_ours`. The same entry point also works as
-``python -m tinygrad_cnn.benchmark_worker worker ...``.
+``python -m tinygrad_cnn.bench.worker worker ...``.
 
 Timing: a warm-up, then blocks of steps of about ``block_seconds`` each. For every block the
 worker reads how much CPU time the machine spent on its cores (``/proc/stat``) and how much
@@ -353,7 +353,7 @@ def worker(args) -> dict:
 
 
 def _worker_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tinygrad_cnn.benchmark_worker worker")
+    p = argparse.ArgumentParser(prog="tinygrad_cnn.bench.worker worker")
     p.add_argument("--library", choices=LIBRARIES, required=True)
     p.add_argument("--task", choices=TASKS, required=True)
     p.add_argument("--batch-size", type=int, required=True)
@@ -369,10 +369,10 @@ def _worker_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """``python -m tinygrad_cnn.benchmark_worker worker ...``: the worker entry point."""
+    """``python -m tinygrad_cnn.bench.worker worker ...``: the worker entry point."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] != "worker":
-        print("usage: python -m tinygrad_cnn.benchmark_worker worker ... (started by "
+        print("usage: python -m tinygrad_cnn.bench.worker worker ... (started by "
               "`tinygrad-cnn bench`)", file=sys.stderr)
         return 2
     args = _worker_parser().parse_args(argv[1:])

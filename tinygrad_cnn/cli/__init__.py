@@ -1,0 +1,3 @@
+"""The ``tinygrad-cnn`` command."""
+
+from .app import build_parser, main  # noqa: F401
