@@ -2,12 +2,16 @@
 
 Python's ``bool`` is an ``int``, so "an integer" always means "an integral number that is
 not True or False": ``Conv2d(True, 6, 5)`` is a mistake, not one input channel. Every check
-takes ``(value, what, where)``: the value, its name, and the function or layer asking.
+of a setting takes ``(value, what, where)``: the value, its name, and the function or layer
+asking. The checks of axes and indices against a tensor's shape (:func:`axis_tuple`,
+:func:`check_index`) are here too, so the ops and ``Tensor`` share one wording.
 """
 
 from __future__ import annotations
 
 import numbers
+
+from . import backend
 
 
 def is_int(value) -> bool:
@@ -49,3 +53,58 @@ def probability(value, what: str, where: str) -> float:
     if not is_real(value) or not 0 <= value <= 1:
         raise ValueError(f"{where}: {what} must be a probability in [0, 1], got {value!r}")
     return float(value)
+
+
+def axis_tuple(axis, ndim: int, where: str) -> tuple:
+    """``axis`` (None, an int or a sequence of ints) as a sorted tuple of non-negative axes
+    of an ``ndim``-dimensional tensor, all of them for None; out-of-range or repeated axes
+    raise ``ValueError`` naming ``where`` (the op asking)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, int) or not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{where}: axis {a} is out of range for a tensor with {ndim} dims")
+        out.append(a % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{where}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def check_index(shape: tuple, index) -> None:
+    """Raise IndexError for an integer index outside its axis, before indexing.
+
+    NumPy would raise anyway, but CuPy silently wraps out-of-range integer arrays around,
+    so the range is checked here on every device (one small read for device index arrays).
+    """
+    items = index if isinstance(index, tuple) else (index,)
+    # how many axes of x each item consumes (a boolean mask: its ndim; None, ...: none)
+    widths = [(item.ndim if getattr(item, "dtype", None) is not None and item.dtype.kind == "b"
+               else
+               0 if item is None or item is Ellipsis else 1) for item in items]
+    ellipsis = next((k for k, item in enumerate(items) if item is Ellipsis), len(items))
+    checks = []  # (axis, index array or int)
+    for k, item in enumerate(items):
+        axis = sum(widths[:k]) if k < ellipsis else len(shape) - sum(widths[k:])
+        if is_int(item):
+            item = int(item)  # NumPy integers too: checked on the host
+        elif getattr(item, "dtype", None) is None or item.dtype.kind not in "iu" \
+                or not item.size:
+            continue
+        if 0 <= axis < len(shape):
+            checks.append((axis, item))
+    if not checks:
+        return
+    extremes = []  # low, high of each checked item; reductions of arrays read at once
+    for _, item in checks:
+        extremes += [item, item] if isinstance(item, int) else [item.min(), item.max()]
+    arrays = [v for v in extremes if not isinstance(v, int)]
+    if arrays:
+        values = iter(backend.to_host(backend.xp_of(arrays[0]).stack(arrays)).tolist())
+        extremes = [v if isinstance(v, int) else next(values) for v in extremes]
+    for (axis, _), low, high in zip(checks, extremes[0::2], extremes[1::2]):
+        n = shape[axis]
+        if low < -n or high >= n:
+            raise IndexError(f"getitem: index {low if low < -n else high} is out of bounds "
+                             f"for axis {axis} with size {n} (tensor shape {tuple(shape)})")

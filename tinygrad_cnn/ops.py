@@ -2,10 +2,14 @@
 
 Every ``forward`` works on raw NumPy/CuPy arrays and is written directly above its
 ``backward``. Gradients of broadcast inputs are summed back by the engine
-(:func:`tinygrad_cnn.autograd.unbroadcast`), so binary ops return full-shape gradients.
+(:func:`tinygrad_cnn.autograd.fit_gradient`), so binary ops return full-shape gradients.
 Operations composed of these (``mean``, ``min``, ``flatten``) are plain Tensor methods;
 the fused ops of the layers (convolution, pooling, linear, softmax and the losses) live in
 :mod:`tinygrad_cnn.nn`, each beside the reason it is fused.
+
+A primitive is named after its math (``Add``, ``Exp``, ``MatMul``); one whose name a layer
+also has ends in ``Op`` (``ReLUOp`` is applied by ``nn.ReLU``), as the fused ops do, so the
+two are never confused. Messages and drawings drop the suffix: both show ``ReLU``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from . import backend
 from . import workspace as ws
 from .autograd import Function
 from .backend import xp_of
-from .checks import is_int
+from .checks import axis_tuple, check_index
 
 # ----------------------------------------------------------------------------- elementwise
 
@@ -133,7 +137,7 @@ class Sqrt(Function):
         return g / (2 * out)
 
 
-class ReLU(Function):
+class ReLUOp(Function):
     """z = max(x, 0);  dz/dx = 1 where x > 0, else 0 (so relu'(0) = 0, as PyTorch).
 
     It runs on every activation of a network, so its arrays are recycled buffers (fresh
@@ -154,7 +158,7 @@ class ReLU(Function):
         return xp.multiply(g, positive, out=ws.empty_like(xp, out, dtype=g.dtype))
 
 
-class Sigmoid(Function):
+class SigmoidOp(Function):
     """z = 1 / (1 + e^-x), computed without overflow;  dz/dx = z (1 - z)."""
 
     def forward(ctx, x):
@@ -170,7 +174,7 @@ class Sigmoid(Function):
         return g * out * (1 - out)
 
 
-class Tanh(Function):
+class TanhOp(Function):
     """z = tanh x;  dz/dx = 1 - z^2."""
 
     def forward(ctx, x):
@@ -197,26 +201,11 @@ class Abs(Function):
 
 # ----------------------------------------------------------------------------- reductions
 
-def _normalize_axis(axis, ndim: int, op: str):
-    """A sorted tuple of non-negative axes (all axes for None), validated."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = []
-    for a in axes:
-        if not isinstance(a, int) or not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
-        out.append(a % ndim if ndim else 0)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {axis}")
-    return tuple(sorted(out))
-
-
 class Sum(Function):
     """z = sum of x over ``axis``;  dz/dx = 1 broadcast back over the reduced axes."""
 
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = _normalize_axis(axis, x.ndim, "sum")
+        ctx.axes = axis_tuple(axis, x.ndim, "sum")
         ctx.keepdims = keepdims
         return x.sum(axis=ctx.axes, keepdims=keepdims)
 
@@ -233,7 +222,7 @@ class Max(Function):
 
     def forward(ctx, x, axis=None, keepdims=False):
         xp = xp_of(x)
-        axes = _normalize_axis(axis, x.ndim, "max")
+        axes = axis_tuple(axis, x.ndim, "max")
         if x.size == 0:
             raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
         kept = tuple(i for i in range(x.ndim) if i not in axes)
@@ -306,44 +295,6 @@ class Transpose(Function):
 def _has_array_index(index) -> bool:
     items = index if isinstance(index, tuple) else (index,)
     return any(not (isinstance(i, (int, slice)) or i is None or i is Ellipsis) for i in items)
-
-
-def check_index(shape: tuple, index) -> None:
-    """Raise IndexError for an integer index outside its axis, before indexing.
-
-    NumPy would raise anyway, but CuPy silently wraps out-of-range integer arrays around,
-    so the range is checked here on every device (one small read for device index arrays).
-    """
-    items = index if isinstance(index, tuple) else (index,)
-    # how many axes of x each item consumes (a boolean mask: its ndim; None, ...: none)
-    widths = [(item.ndim if getattr(item, "dtype", None) is not None and item.dtype.kind == "b"
-               else
-               0 if item is None or item is Ellipsis else 1) for item in items]
-    ellipsis = next((k for k, item in enumerate(items) if item is Ellipsis), len(items))
-    checks = []  # (axis, index array or int)
-    for k, item in enumerate(items):
-        axis = sum(widths[:k]) if k < ellipsis else len(shape) - sum(widths[k:])
-        if is_int(item):
-            item = int(item)  # NumPy integers too: checked on the host
-        elif getattr(item, "dtype", None) is None or item.dtype.kind not in "iu" \
-                or not item.size:
-            continue
-        if 0 <= axis < len(shape):
-            checks.append((axis, item))
-    if not checks:
-        return
-    extremes = []  # low, high of each checked item; reductions of arrays read at once
-    for _, item in checks:
-        extremes += [item, item] if isinstance(item, int) else [item.min(), item.max()]
-    arrays = [v for v in extremes if not isinstance(v, int)]
-    if arrays:
-        values = iter(backend.to_host(xp_of(arrays[0]).stack(arrays)).tolist())
-        extremes = [v if isinstance(v, int) else next(values) for v in extremes]
-    for (axis, _), low, high in zip(checks, extremes[0::2], extremes[1::2]):
-        n = shape[axis]
-        if low < -n or high >= n:
-            raise IndexError(f"getitem: index {low if low < -n else high} is out of bounds "
-                             f"for axis {axis} with size {n} (tensor shape {tuple(shape)})")
 
 
 class GetItem(Function):

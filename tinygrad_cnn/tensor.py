@@ -9,6 +9,7 @@ import operator
 import numpy as np
 
 from . import autograd, backend, display, ops
+from .checks import axis_tuple
 
 
 def place(data, device=None) -> str:
@@ -347,13 +348,13 @@ class Tensor:
         return ops.Sqrt.apply(self)
 
     def relu(self):
-        return ops.ReLU.apply(self)
+        return ops.ReLUOp.apply(self)
 
     def sigmoid(self):
-        return ops.Sigmoid.apply(self)
+        return ops.SigmoidOp.apply(self)
 
     def tanh(self):
-        return ops.Tanh.apply(self)
+        return ops.TanhOp.apply(self)
 
     def abs(self):
         return ops.Abs.apply(self)
@@ -363,7 +364,7 @@ class Tensor:
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
-        axes = ops._normalize_axis(axis, self.ndim, "mean")
+        axes = axis_tuple(axis, self.ndim, "mean")
         count = 1
         for a in axes:
             count *= self.shape[a]
