@@ -331,7 +331,7 @@ def test_imports_flow_one_way():
 
     root = pathlib.Path(tinygrad_cnn.__file__).parent
     allowed = {
-        "checks.py": {"backend"}, "backend.py": set(), "autograd.py": set(),
+        "checks.py": {"backend"}, "backend/__init__.py": set(), "autograd.py": set(),
         "workspace.py": set(), "display.py": {"backend"},
         "ops.py": {"backend", "autograd", "workspace", "checks"},
         "tensor.py": {"autograd", "backend", "checks", "display", "ops"},
@@ -340,6 +340,9 @@ def test_imports_flow_one_way():
         ours = _imports(root / name) & {p.stem for p in root.glob("*.py")} | (
             _imports(root / name) & {"nn", "data"})
         assert ours <= ok, f"{name} imports {sorted(ours - ok)}"
+    for path in (root / "backend").glob("*.py"):  # one file per device, all at the bottom
+        assert not _imports(path) & ({p.stem for p in root.glob("*.py")} | {"nn", "data"}), \
+            f"backend/{path.name} imports from above it"
     for path in (root / "nn").glob("*.py"):
         text = path.read_text()
         for higher in ("models", "train", "cli", "viz", "provenance", "inspect", "data"):

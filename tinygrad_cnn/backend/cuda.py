@@ -1,0 +1,117 @@
+"""A GPU through CuPy: the one accelerator, and what ``tinygrad-cnn info`` shows of it."""
+
+from __future__ import annotations
+
+from . import generators
+from .device import Device, DeviceError
+
+INSTALL_HINT = ('pip install "tinygrad-cnn[cuda]" (CUDA 12; "tinygrad-cnn[cuda13]" for '
+                'CUDA 13)')
+
+
+class CUDA(Device):
+    """CuPy arrays on the current GPU; random draws from a :class:`CounterRNG` on the GPU."""
+
+    name, aliases = "cuda", ("cuda", "gpu")
+    accelerator = True
+
+    def __init__(self):
+        self._cupy = None
+        self._status = None  # (usable, reason) once probed
+        self._rng = None
+
+    def probe(self):
+        """Import CuPy and use the GPU once (allocate, run a kernel, read back).
+
+        "CuPy imports" is not proof of a GPU: a missing driver or device only shows up when
+        memory is allocated and a kernel runs.
+        """
+        if self._status is not None:
+            return self._status
+        try:
+            import cupy
+        except ImportError as exc:
+            self._status = (False, f"CuPy is not installed ({exc}); install it with "
+                                   f"{INSTALL_HINT}")
+            return self._status
+        try:
+            float((cupy.arange(4, dtype=cupy.float32) * 2).sum())
+            name = gpu_properties(cupy)["name"]
+        except Exception as exc:  # any driver or runtime failure means "no usable GPU"
+            self._status = (False, f"CuPy {cupy.__version__} is installed but no GPU could be "
+                                   f"used ({type(exc).__name__}: {exc})")
+            return self._status
+        self._cupy = cupy
+        self._status = (True, f"GPU {name} usable through CuPy {cupy.__version__}")
+        return self._status
+
+    @property
+    def xp(self):
+        usable, reason = self.probe()
+        if not usable:
+            raise DeviceError(f"device '{self.name}' is not available: {reason}")
+        return self._cupy
+
+    def owns(self, array):
+        return type(array).__module__.startswith("cupy")
+
+    def upload(self, array):
+        return self.xp.asarray(array)
+
+    def download(self, array):
+        return array.get()
+
+    def synchronize(self):
+        self.xp.cuda.Device().synchronize()
+
+    def scatter_add(self, positions, values, size):
+        # an atomic scatter on the GPU; cupy.bincount would read two values back first
+        out = self.xp.zeros(size, dtype=values.dtype)
+        self.xp.add.at(out, positions, values)
+        return out
+
+    @property
+    def rng(self):
+        if self._rng is None:
+            self._rng = generators.CounterRNG(self.xp, generators.device_seed())
+        return self._rng
+
+    def rng_state(self):
+        return None if self._rng is None else self._rng.state()
+
+    def set_rng_state(self, state):
+        if state is None:
+            self._rng = None  # re-created from the library's seed on first use
+        else:
+            self.rng.set_state(state)
+
+    def versions(self):
+        """CuPy, CUDA runtime and driver versions, GPU name and memory, as far as they can
+        be read (never raises)."""
+        try:
+            import cupy
+        except ImportError as exc:
+            return {"CuPy": f"not installed ({exc})"}
+        info = {"CuPy": cupy.__version__}
+        runtime = cupy.cuda.runtime
+        for key, read in (("CUDA runtime", runtime.runtimeGetVersion),
+                          ("CUDA driver", runtime.driverGetVersion)):
+            try:
+                version = int(read())
+                info[key] = f"{version // 1000}.{version % 1000 // 10}"
+            except Exception as exc:  # no driver: say so rather than fail
+                info[key] = f"unknown ({type(exc).__name__}: {exc})"
+        try:
+            props = gpu_properties(cupy)
+            info["GPU"] = f"{props['name']}, {props['memory'] / 2**30:.1f} GiB"
+        except Exception as exc:
+            info["GPU"] = f"none usable ({type(exc).__name__}: {exc})"
+        return info
+
+
+def gpu_properties(cupy) -> dict:
+    """Name and memory of the current GPU, as ``{"name": str, "memory": bytes}``."""
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    name = props["name"]
+    return {"name": name.decode() if isinstance(name, bytes) else str(name),
+            "memory": int(props.get("totalGlobalMem", 0))}

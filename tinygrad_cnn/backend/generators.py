@@ -1,0 +1,98 @@
+"""The library's random generators, all seeded by one ``manual_seed``.
+
+- The host generator, a NumPy ``Generator``: weights, shuffles and augmentations are drawn
+  here, so a CPU run and a GPU run of one seed start from the same weights.
+- :class:`CounterRNG`, for draws made on an accelerator (dropout masks stay on the GPU).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x):
+    """A stateless 64-bit mixer (Steele et al.'s SplitMix64 finaliser) on uint64 arrays;
+    integer overflow wraps on NumPy and CuPy alike."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _mix(x: int) -> int:
+    """:func:`_splitmix64` on one Python integer (NumPy scalars would warn on overflow)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+class CounterRNG:
+    """Uniform draws computed on the device as ``hash(key, counter + i)``.
+
+    CuPy's generators keep their state inside cuRAND, where it can be neither read nor set,
+    so a resumed GPU run could not replay its dropout masks. Here the whole state is two
+    integers (the key and how many numbers were drawn), kept on the host: saving and
+    restoring it is exact, and drawing needs no host-device synchronisation.
+    """
+
+    def __init__(self, xp, seed: int):
+        self.xp = xp
+        self.key = _mix(int(seed) & _MASK64)  # nearby seeds give unrelated streams
+        self.counter = 0
+
+    def random(self, shape, dtype=np.float32):
+        """Uniform values in [0, 1): the top 24 (float32) or 53 (float64) bits of a hash."""
+        xp, n = self.xp, int(np.prod(shape, dtype=np.int64))
+        index = xp.arange(self.counter, self.counter + n, dtype=np.uint64)
+        self.counter += n
+        bits = _splitmix64(index ^ np.uint64(self.key))
+        if np.dtype(dtype) == np.float64:
+            values = (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+        else:
+            values = (bits >> np.uint64(40)).astype(np.float32) * np.float32(1.0 / (1 << 24))
+        return values.reshape(shape)
+
+    def state(self) -> dict:
+        return {"key": self.key, "counter": self.counter}
+
+    def set_state(self, state: dict) -> None:
+        self.key, self.counter = int(state["key"]), int(state["counter"])
+
+
+# ----------------------------------------------------------------------------- the host
+
+_seed = None
+_host = np.random.default_rng()
+
+
+def host() -> np.random.Generator:
+    """The host generator (a new object after each :func:`seed_all`)."""
+    return _host
+
+
+def seed_all(seed: int) -> None:
+    """A fresh host generator from ``seed``, remembered for the device generators."""
+    global _seed, _host
+    _seed = int(seed)
+    _host = np.random.default_rng(_seed)
+
+
+def device_seed() -> int:
+    """The seed of a new device generator: the library's seed, or one drawn from the host
+    generator when none was given (so a seeded run stays reproducible either way)."""
+    return _seed if _seed is not None else int(_host.integers(2**63))
+
+
+def host_state() -> dict:
+    """The seed and the host generator's state, for checkpoints."""
+    return {"seed": _seed, "bit_generator": _host.bit_generator.state}
+
+
+def set_host_state(state: dict) -> None:
+    """Restore what :func:`host_state` returned."""
+    global _seed
+    _seed = state.get("seed")
+    _host.bit_generator.state = state["bit_generator"]
