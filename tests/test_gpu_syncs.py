@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tinygrad_cnn as tg
-from tinygrad_cnn import train
+from tinygrad_cnn.train import loop as train  # where fit reads READ_INTERVAL, _train_epoch
 from tinygrad_cnn.data import ArrayDataset, DataLoader, MNISTSample
 from tinygrad_cnn.train.metrics import evaluate
 from tinygrad_cnn.models import LeNet5

@@ -71,7 +71,7 @@ def tensor_text(t) -> str:
     extras = []
     if t.size > THRESHOLD:
         extras.append(f"shape={tuple(t.shape)}")
-    if t.device != "cpu":
+    if t.device != backend.HOST:
         extras.append(f"device='{t.device}'")
     if t.dtype not in (np.float32, np.int64, np.bool_):
         extras.append(f"dtype={t.dtype}")

@@ -45,7 +45,7 @@ def _encode(obj, path: list, arrays: dict):
     """The JSON tree for ``obj``; arrays go into ``arrays`` under a unique member name."""
     if isinstance(obj, Tensor):
         obj = obj.data
-    if isinstance(obj, (np.ndarray, np.generic)) or backend.device_of(obj) == "cuda":
+    if isinstance(obj, (np.ndarray, np.generic)) or backend.on_accelerator(obj):
         array = np.asarray(backend.to_host(obj))
         if array.dtype.hasobject:
             raise TypeError(f"cannot save {_where(path)}: arrays of Python objects "

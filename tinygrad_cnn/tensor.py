@@ -15,16 +15,16 @@ from .checks import axis_tuple
 def place(data, device=None) -> str:
     """Where the array for ``data`` lives: the library's one rule.
 
-    An explicit ``device`` wins; Tensors and CuPy arrays stay where they are; Python data and
-    NumPy arrays go to the default device (``TINYGRAD_CNN_DEVICE``), so that one environment
-    variable moves a whole script to the GPU.
+    An explicit ``device`` wins; Tensors and arrays on an accelerator (CuPy) stay where they
+    are; Python data and NumPy arrays go to the default device (``TINYGRAD_CNN_DEVICE``), so
+    that one environment variable moves a whole script to the GPU.
     """
     if device is not None:
         return backend.parse_device(device)
     if isinstance(data, Tensor):
         return data.device
-    if backend.device_of(data) == "cuda":
-        return "cuda"
+    if backend.on_accelerator(data):
+        return backend.device_of(data)
     return backend.default_device()
 
 
@@ -52,7 +52,7 @@ def onto(data, like, what: str):
     an index): host data (Python, NumPy) is moved there; Tensors and GPU arrays must already
     be there, since moving them would hide a mistake."""
     source = data.device if isinstance(data, Tensor) else backend.device_of(data)
-    if source != like.device and (isinstance(data, Tensor) or source != "cpu"):
+    if source != like.device and (isinstance(data, Tensor) or source != backend.HOST):
         raise RuntimeError(f"{what} is on {source} but the tensor is on {like.device}; move "
                            f"it with .to({like.device!r})")
     return backend.move(data.data if isinstance(data, Tensor) else data, like.device)
@@ -203,10 +203,10 @@ class Tensor:
         return ops.ToDevice.apply(self, device=device)
 
     def cpu(self) -> Tensor:
-        return self.to("cpu")
+        return self.to(backend.HOST)
 
     def cuda(self) -> Tensor:
-        return self.to("cuda")
+        return self.to(backend.ACCELERATOR)
 
     def astype(self, dtype) -> Tensor:
         return ops.Cast.apply(self, dtype=np.dtype(dtype))

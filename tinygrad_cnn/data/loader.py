@@ -49,7 +49,7 @@ def default_collate(batch):
         raise ValueError("default_collate: cannot collate an empty batch")
     first = batch[0]
     if isinstance(first, Tensor) or isinstance(first, np.ndarray) \
-            or backend.device_of(first) == "cuda" and hasattr(first, "shape"):
+            or backend.on_accelerator(first) and hasattr(first, "shape"):
         arrays = [np.asarray(backend.to_host(x.data if isinstance(x, Tensor) else x))
                   for x in batch]
         shapes = {a.shape for a in arrays}
@@ -99,7 +99,7 @@ def _to_tensors(batch, device):
     """Arrays in ``batch`` (nested in tuples, lists, dicts) as Tensors on ``device``."""
     if isinstance(batch, Tensor):
         return batch if batch.device == device else batch.to(device)
-    if isinstance(batch, np.ndarray) or backend.device_of(batch) == "cuda" \
+    if isinstance(batch, np.ndarray) or backend.on_accelerator(batch) \
             and hasattr(batch, "shape"):
         return Tensor(batch, device=device)
     if isinstance(batch, collections.abc.Mapping):

@@ -300,7 +300,7 @@ def _target(op, target, scores, name):
     CUDA reports its device-side asserts): a training step never stalls for the check.
     """
     raw = target.data if isinstance(target, Tensor) else target
-    host = backend.to_host(raw) if backend.device_of(raw) == "cpu" else None
+    host = None if backend.on_accelerator(raw) else backend.to_host(raw)
     target = Tensor.wrap(onto(target, scores, f"{op}: target"))
     if target.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class indices, got {target.dtype} "
