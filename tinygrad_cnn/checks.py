@@ -55,6 +55,17 @@ def probability(value, what: str, where: str) -> float:
     return float(value)
 
 
+def shape_tuple(args) -> tuple:
+    """A shape given as ``f(2, 3)`` or ``f((2, 3))`` (``args`` is the tuple of positional
+    arguments), as a tuple of ints."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = args[0]
+    try:
+        return tuple(int(n) for n in args)
+    except TypeError:
+        raise TypeError(f"shape must be integers, got {args!r}") from None
+
+
 def axis_tuple(axis, ndim: int, where: str) -> tuple:
     """``axis`` (None, an int or a sequence of ints) as a sorted tuple of non-negative axes
     of an ``ndim``-dimensional tensor, all of them for None; out-of-range or repeated axes
