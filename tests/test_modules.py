@@ -10,7 +10,7 @@ import tinygrad_cnn as tg
 from tinygrad_cnn import Tensor, autograd, nn, provenance
 from tinygrad_cnn.models import LeNet5
 from tinygrad_cnn.nn import init
-from tinygrad_cnn.nn.module import current_path
+from tinygrad_cnn.nn.hooks import current_path
 
 
 class Block(nn.Module):

@@ -9,7 +9,7 @@ import pytest
 
 import tinygrad_cnn as tg
 from tinygrad_cnn import Tensor, autograd, viz
-from tinygrad_cnn.nn.module import running
+from tinygrad_cnn.nn.hooks import running
 from tinygrad_cnn.viz import graph as viz_graph
 
 RED = 'color="#d62728"'

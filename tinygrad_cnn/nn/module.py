@@ -1,78 +1,23 @@
-"""``Parameter``, ``Module`` and the containers ``Sequential`` and ``ModuleList``.
+"""``Parameter`` and ``Module``: the machinery every layer and model shares.
 
 A ``Module`` registers its parameters, buffers and submodules when they are assigned as
 attributes, so ``named_parameters()``, ``state_dict()``, ``to()`` and ``train()`` can walk
-the tree without the user listing anything.
-
-Which module is running
------------------------
-``Module.__call__`` keeps the path of modules whose ``forward`` is running, e.g.
-``(("", "LeNet5"), ("conv1", "Conv2d"))``, readable with :func:`current_path` (graph
-drawings use it to group ops by layer). A name is the attribute name under the parent
-(``"conv1"``, or ``"0"`` inside a ``Sequential``); a module that was never assigned to a
-parent has the name ``""``. Joining the non-empty names of a path with ``"."`` gives the key
-of that module in the root's ``named_modules()`` (and the prefix of its parameters in
-``named_parameters()``). A module assigned to several parents keeps its first name.
+the tree without the user listing anything. Calling a module runs its ``forward`` inside
+the path of running modules (:mod:`tinygrad_cnn.nn.hooks`), then its forward hooks. The
+containers ``Sequential`` and ``ModuleList`` are in :mod:`tinygrad_cnn.nn.containers`.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict, namedtuple
 
 import numpy as np
 
 from .. import backend, display
 from ..tensor import Tensor
+from . import hooks
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-_running: list = []  # (name, class name) of every module whose forward is running
-
-
-def current_path() -> tuple:
-    """The modules whose ``forward`` is running, outermost first, as (name, class) pairs."""
-    return tuple(_running)
-
-
-class running:
-    """Inside, :func:`current_path` ends with ``(name, kind)``: what ``Module.__call__``
-    does around ``forward``, usable on its own to label code that is not a module."""
-
-    __slots__ = ("entry",)
-
-    def __init__(self, name: str, kind: str):
-        self.entry = (name, kind)
-
-    def __enter__(self):
-        _running.append(self.entry)
-
-    def __exit__(self, *exc):
-        _running.pop()
-        return False
-
-
-class RemovableHandle:
-    """What ``register_forward_hook`` returns: ``remove()`` unregisters the hook.
-
-    Removing twice is harmless; ``with module.register_forward_hook(h):`` removes the hook
-    when the block ends, as PyTorch's handles do.
-    """
-
-    _ids = itertools.count()
-
-    def __init__(self, hooks: OrderedDict):
-        self._hooks = hooks
-        self.id = next(RemovableHandle._ids)
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
 
 class Parameter(Tensor):
@@ -199,7 +144,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        _running.append((self._scope_name, type(self).__name__))  # what `running` does
+        hooks.running_path.append((self._scope_name, type(self).__name__))  # as `running`
         try:
             output = self.forward(*args, **kwargs)
             if self._forward_hooks:
@@ -209,9 +154,9 @@ class Module:
                         output = result
             return output
         finally:
-            _running.pop()
+            hooks.running_path.pop()
 
-    def register_forward_hook(self, hook) -> RemovableHandle:
+    def register_forward_hook(self, hook) -> hooks.RemovableHandle:
         """Call ``hook(module, inputs, output)`` after every ``forward`` of this module.
 
         ``inputs`` is the tuple of positional arguments of the call. A hook that returns
@@ -227,7 +172,7 @@ class Module:
         if not callable(hook):
             raise TypeError(f"register_forward_hook: hook must be callable, got "
                             f"{type(hook).__name__}")
-        handle = RemovableHandle(self._forward_hooks)
+        handle = hooks.RemovableHandle(self._forward_hooks)
         self._forward_hooks[handle.id] = hook
         return handle
 
@@ -434,73 +379,3 @@ class Module:
 
 def _as_float(array, dtype):
     return array.astype(dtype) if array.dtype.kind == "f" and array.dtype != dtype else array
-
-
-class _Sequence(Module):
-    """Children registered as ``"0"``, ``"1"``, ... in order: what ``Sequential`` and
-    ``ModuleList`` share."""
-
-    def append(self, module: Module):
-        if not isinstance(module, Module):
-            raise TypeError(f"{type(self).__name__}: item '{len(self._modules)}' is a "
-                            f"{type(module).__name__}, not a Module")
-        setattr(self, str(len(self._modules)), module)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        modules = list(self._modules.values())
-        if isinstance(index, slice):
-            return self._of(modules[index])  # a new container sharing the modules
-        try:
-            return modules[index]
-        except IndexError:
-            raise IndexError(f"{type(self).__name__} index {index} out of range for "
-                             f"{len(modules)} modules") from None
-
-
-class Sequential(_Sequence):
-    """Modules applied one after another; children are named ``"0"``, ``"1"``, ...
-
-    Supports ``len``, iteration and indexing (an int gives a module, a slice a new
-    ``Sequential`` sharing the modules). An ordered dict names the children instead.
-    """
-
-    def __init__(self, *modules: Module):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], (OrderedDict, dict)):
-            for name, module in modules[0].items():
-                if not isinstance(module, Module):
-                    raise TypeError(f"Sequential: item '{name}' is a "
-                                    f"{type(module).__name__}, not a Module")
-                setattr(self, name, module)
-        else:
-            for module in modules:
-                self.append(module)
-
-    @staticmethod
-    def _of(modules):
-        return Sequential(*modules)
-
-    def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
-        return x
-
-
-class ModuleList(_Sequence):
-    """A list of modules, registered as children ``"0"``, ``"1"``, ...; no ``forward``."""
-
-    def __init__(self, modules=()):
-        super().__init__()
-        for module in modules:
-            self.append(module)
-
-    @staticmethod
-    def _of(modules):
-        return ModuleList(modules)

@@ -13,7 +13,7 @@ import weakref
 from typing import NamedTuple
 
 from .. import autograd
-from ..nn.module import current_path
+from ..nn.hooks import current_path
 
 
 class Provenance(NamedTuple):
