@@ -417,6 +417,37 @@ def test_conv_blocks_are_about_equal():
     assert len(pieces) == 2 * 28
 
 
+def test_a_write_through_a_copying_reshape_fails_loudly():
+    """``reshape`` copies, silently, when the strides allow no view; the conv kernels write
+    through ``reshaped_view``, which refuses such a copy (on the default device's arrays:
+    the CuPy double in the GPU pass) and passes views and empty arrays."""
+    from tinygrad_cnn import backend
+    from tinygrad_cnn.nn.conv.im2col import reshaped_view
+
+    xp = backend.array_module(Tensor([0.0]).device)
+    square = xp.arange(16.0).reshape(4, 4)
+    view = reshaped_view(xp, square[1:3], (2, 2, 2))
+    view[...] = -1
+    assert float((square[1:3] == -1).all()), "a view's write lands in the array"
+    assert reshaped_view(xp, square[:0], (0, 2, 2)).shape == (0, 2, 2)
+    with pytest.raises(AssertionError, match=r"made a copy"):
+        reshaped_view(xp, square.T, (16,))
+
+
+def test_a_block_that_breaks_its_invariant_fails_loudly(monkeypatch):
+    """A block of two output rows but not every column is not one contiguous run per filter
+    of the output, so its product cannot be written in place: forward must raise instead of
+    writing into a copy and leaving those outputs unset."""
+    from tinygrad_cnn.nn.conv import Block, op
+
+    monkeypatch.setattr(op, "blocks", lambda geo, itemsize, device: [
+        Block(r, min(r + 2, geo.OH), c, c + 1, 0, geo.N)
+        for r in range(0, geo.OH, 2) for c in range(geo.OW)])
+    x, w = Tensor(randn(2, 1, 5, 5)), Tensor(randn(3, 1, 3, 3))
+    with pytest.raises(AssertionError, match=r"made a copy"):
+        F.conv2d(x, w)
+
+
 def _has_torch():
     try:
         import torch  # noqa: F401

@@ -2,7 +2,7 @@
 
 ``module.py`` holds the module machinery (registration, state dicts, hooks) and the
 containers; ``layers.py`` the layers; ``functional.py`` the stateless operations the
-layers call, which check arguments and apply the fused ops of ``conv.py``, ``pool.py``,
+layers call, which check arguments and apply the fused ops of ``conv/``, ``pool.py``,
 ``linear.py``, ``activation.py`` and ``losses.py``; ``reference.py`` the same ops written
 with Tensor primitives, to read and to test against; ``init.py`` the weight
 initialisers.
