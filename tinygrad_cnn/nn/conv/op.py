@@ -98,7 +98,8 @@ class WholeIm2col(NamedTuple):
         return cls(cols)
 
     def weight_grad(self, xp, gT, geo: ConvGeometry, bias_row: bool):
-        """dL/dw (and dL/db in the last column, with ``bias_row``): one product."""
+        """dL/dw (and dL/db in the last column, with ``bias_row``, whose row of ones is
+        already in the kept ``cols``): one product."""
         return weight_product(xp, gT.reshape(geo.G, geo.Mg, -1), self.cols)
 
 
