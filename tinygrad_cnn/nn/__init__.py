@@ -4,7 +4,7 @@
 ``containers.py`` ``Sequential`` and ``ModuleList``; ``hooks.py`` what tools attach to
 (which module is running, hook handles); ``layers.py`` the layers; ``functional.py`` the
 stateless operations the layers call, which check arguments and apply the fused ops of
-``conv.py``, ``pool.py``, ``linear.py``, ``activation.py`` and ``losses.py``;
+``conv/``, ``pool.py``, ``linear.py``, ``activation.py`` and ``losses.py``;
 ``reference.py`` the same ops written with Tensor primitives, to read and to test against;
 ``init.py`` the weight initialisers.
 """
