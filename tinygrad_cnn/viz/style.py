@@ -7,23 +7,37 @@ blue parameters, green inputs, orange outputs, yellow module boxes, red for what
 
 FONT = "Helvetica"
 
-# The attribute text of each kind of box (the DOT attributes after its label).
+# (fill, border) of each kind of box
+PALETTE = {
+    "op": ("#f2f2f2", "#7f7f7f"),
+    "module": ("#fff6d5", "#b59b3b"),
+    "param": ("#dbe9f6", "#4a7fb5"),
+    "input": ("#dcf2dc", "#4f9a4f"),
+    "output": ("#fde2c2", "#d9822b"),
+}
+RED = "#d62728"
+GREY_TEXT = "#555555"
+
+
+def _box(kind: str, style: str, extra: str = "") -> str:
+    fill, border = PALETTE[kind]
+    return f'shape=box style="{style}" fillcolor="{fill}" color="{border}"{extra}'
+
+
+# The attribute text of each kind of box in a graph drawing (the DOT attributes after its
+# label). Ops and module boxes share a group so that dot keeps the data path straight.
 NODE_STYLES = {
-    # ops share a group so that dot keeps the data path straight
-    "op": 'shape=box style="rounded,filled" fillcolor="#f2f2f2" color="#7f7f7f" group=ops',
-    "module": 'shape=box style="rounded,filled" fillcolor="#fff6d5" color="#b59b3b" '
-              'penwidth=1.5 group=ops',
-    "param": 'shape=box style="filled" fillcolor="#dbe9f6" color="#4a7fb5"',
-    "input": 'shape=box style="rounded,filled" fillcolor="#dcf2dc" color="#4f9a4f"',
-    "output": 'shape=box style="rounded,filled" fillcolor="#fde2c2" color="#d9822b" '
-              'penwidth=1.5',
+    "op": _box("op", "rounded,filled", " group=ops"),
+    "module": _box("module", "rounded,filled", " penwidth=1.5 group=ops"),
+    "param": _box("param", "filled"),
+    "input": _box("input", "rounded,filled"),
+    "output": _box("output", "rounded,filled", " penwidth=1.5"),
 }
 # added to a box's attributes when something in it looks wrong (NaN/Inf, a stray float64)
-MARKED = ' color="#d62728" fontcolor="#d62728" fillcolor="#fde0dc" penwidth=2.5'
+MARKED = f' color="{RED}" fontcolor="{RED}" fillcolor="#fde0dc" penwidth=2.5'
 # the background of a cluster, darker for each level of nesting
 CLUSTER_FILLS = ("#f7f9fc", "#eef2f8", "#e4eaf3")
 CLUSTER_BORDER = "#9aa7b8"
-GREY_TEXT = "#555555"
 
 # graph, node and edge defaults of a drawing (a graph adds its own rankdir first)
 GRAPH_ATTRS = {"fontname": FONT, "fontsize": "12", "nodesep": "0.25", "ranksep": "0.3",
