@@ -3,6 +3,8 @@
 #   make test     runs the test suite (with the code blocks of docs/**/*.md)
 #   make figures  reruns examples/lecture/ and rewrites the pictures in docs/lecture/img/
 #   make docs     builds the documentation site into site/ (Sphinx, warnings are errors)
+#   make architecture  redraws docs/architecture.svg and .png, the package's layers and
+#                 imports, from the code (needs Graphviz's dot)
 # Each creates .venv and installs the package into it on first use (figures and docs add the
 # "plot" and "docs" extras).
 
@@ -21,7 +23,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 # compare one core with one core.
 ONE_THREAD := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: train test bench lint venv clean figures docs gpu-check
+.PHONY: train test bench lint venv clean figures docs gpu-check architecture
 
 venv: $(STAMP)
 
@@ -70,6 +72,11 @@ $(DOCS_STAMP): $(STAMP)
 
 figures: $(PLOT_STAMP)
 	$(ONE_THREAD) MPLBACKEND=Agg $(BIN)/python examples/lecture/make_figures.py docs/lecture/img
+
+# The layer table lives in tinygrad_cnn/viz/architecture.py; tests/test_layout.py enforces it.
+# The script fails (after drawing) when the imports break the table.
+architecture: $(STAMP)
+	$(BIN)/python -m tinygrad_cnn.viz.architecture docs/architecture.svg docs/architecture.png
 
 docs: $(DOCS_STAMP)
 	rm -rf site docs/gallery docs/sg_execution_times.rst

@@ -307,6 +307,7 @@ def test_in_place_writes_by_init_and_load_state_dict_count_as_versions():
 
 
 # ----------------------------------------------------------------------------- layering
+# (the layer table of the whole package is enforced in test_layout.py)
 
 def _imports(path):
     import ast
@@ -320,35 +321,6 @@ def _imports(path):
         elif isinstance(node, ast.Import):
             names |= {alias.name.split(".")[0] for alias in node.names}
     return names
-
-
-def test_imports_flow_one_way():
-    """backend -> autograd -> ops -> tensor -> nn -> models -> train/cli, with viz,
-    provenance and inspect beside nn: no module imports one above it."""
-    import pathlib
-
-    import tinygrad_cnn
-
-    root = pathlib.Path(tinygrad_cnn.__file__).parent
-    allowed = {
-        "checks.py": {"backend"}, "backend/__init__.py": set(), "autograd.py": set(),
-        "workspace.py": set(), "display.py": {"backend"},
-        "ops.py": {"backend", "autograd", "workspace", "checks"},
-        "tensor_math.py": {"backend", "checks", "ops"},
-        "tensor.py": {"autograd", "backend", "checks", "display", "ops", "tensor_math"},
-    }
-    for name, ok in allowed.items():
-        ours = _imports(root / name) & {p.stem for p in root.glob("*.py")} | (
-            _imports(root / name) & {"nn", "data"})
-        assert ours <= ok, f"{name} imports {sorted(ours - ok)}"
-    for path in (root / "backend").glob("*.py"):  # one file per device, all at the bottom
-        assert not _imports(path) & ({p.stem for p in root.glob("*.py")} | {"nn", "data"}), \
-            f"backend/{path.name} imports from above it"
-    for path in (root / "nn").glob("*.py"):
-        text = path.read_text()
-        for higher in ("models", "train", "cli", "viz", "provenance", "inspect", "data"):
-            assert f"from ..{higher}" not in text and f"from .. import {higher}" not in text, \
-                f"nn/{path.name} imports {higher}"
 
 
 def test_autograd_knows_nothing_of_modules_drawings_or_statistics():

@@ -10,7 +10,8 @@ import pytest
 import tinygrad_cnn as tg
 from tinygrad_cnn import Tensor, autograd, viz
 from tinygrad_cnn.nn.hooks import running
-from tinygrad_cnn.viz import graph as viz_graph
+from tinygrad_cnn.viz import rendering as viz_rendering
+from tinygrad_cnn.viz import style as viz_style
 
 RED = 'color="#d62728"'
 NODE = re.compile(r"^\s*(\w+) \[label=(<.*>) (.*)\]$")
@@ -102,11 +103,11 @@ def test_parameters_named_inputs_and_output_marked():
     names = {re.search(r"<B>(.*?)</B>", v[0]).group(1): (k, v) for k, v in labels.items()}
     for name in params:
         nid, (_, style, clusters) = names[name]
-        assert nid.startswith("t") and viz_graph._STYLE["param"] in style
+        assert nid.startswith("t") and viz_style.NODE_STYLES["param"] in style
         assert clusters[-1] == name.split(".")[0] + " (Linear)"
     _, (_, style, clusters) = names["input"]
-    assert viz_graph._STYLE["input"] in style and clusters == ()
-    assert viz_graph._STYLE["output"] in nodes["out"][1]
+    assert viz_style.NODE_STYLES["input"] in style and clusters == ()
+    assert viz_style.NODE_STYLES["output"] in nodes["out"][1]
 
 
 def test_module_gives_parameter_names():
@@ -307,12 +308,12 @@ def test_render_without_graphviz_writes_dot_and_says_how_to_install(tmp_path, mo
     ("linux", None, "apt-get install graphviz"), ("darwin", None, "brew install graphviz"),
     ("linux", "/opt/conda", "conda install graphviz")])
 def test_install_hint_names_the_platform_command_first(monkeypatch, platform, conda, first):
-    monkeypatch.setattr(viz_graph.sys, "platform", platform)
+    monkeypatch.setattr(viz_rendering.sys, "platform", platform)
     if conda:
         monkeypatch.setenv("CONDA_PREFIX", conda)
     else:
         monkeypatch.delenv("CONDA_PREFIX", raising=False)
-    hint = viz_graph._install_hint()
+    hint = viz_rendering.install_hint()
     assert hint.startswith(first) and "conda install graphviz" in hint
 
 

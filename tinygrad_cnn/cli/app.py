@@ -314,7 +314,7 @@ def format_confusion(confusion: np.ndarray, classes) -> str:
 
 
 def cmd_graph(args) -> int:
-    from ..viz import graph as viz
+    from .. import viz
 
     dot = viz.draw_training_step(args.model, batch_size=args.batch_size,
                                  collapse=args.collapse, grads=args.grads)
