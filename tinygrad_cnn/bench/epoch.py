@@ -11,7 +11,7 @@ for MNIST and Fashion-MNIST); the two libraries' bare steps start from the same 
   before the clock starts; only forward, loss, backward and the SGD step are timed;
 * data loader alone: a pass of ``DataLoader(train_set, 64, shuffle=True)``;
 * loader + steps: the steps fed by the loader;
-* training loop: the CLI's own loop (``train._train_epoch``), which adds the running loss
+* training loop: the CLI's own epoch (``train.train_epoch``), which adds the running loss
   and accuracy (summed on the device, read every ``train.READ_INTERVAL`` seconds), with
   no progress bar, as when the output is not a terminal;
 * training loop + progress bar: the same with the bar drawn (into ``/dev/null``);
@@ -35,7 +35,6 @@ import os
 import statistics
 import sys
 import tempfile
-import types
 
 import numpy as np
 
@@ -100,7 +99,8 @@ def _ours(settings: dict, weights: dict) -> dict:
     import tinygrad_cnn as tg
 
     from ..data import ArrayDataset, DataLoader
-    from ..train.loop import TrainConfig, _train_epoch, evaluate
+    from ..train.epoch import train_epoch
+    from ..train.metrics import evaluate
 
     train_set, test_set = _load(settings)
     images = settings["images"]
@@ -126,11 +126,8 @@ def _ours(settings: dict, weights: dict) -> dict:
     def loop(bar: bool):
         def run():
             epoch = DataLoader(subset, BATCH, shuffle=True, device="cpu")
-            running = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
             with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
-                _train_epoch(model, opt, None, iter(epoch), len(epoch), 0, running, 0,
-                             TrainConfig(epochs=1, device="cpu"),
-                             types.SimpleNamespace(stop=False), progress=bar)
+                train_epoch(model, opt, epoch, label="epoch 1/1", progress=bar)
         return run
 
     def evaluation():

@@ -220,7 +220,8 @@ def _device(name):
 
 
 def cmd_train(args) -> int:
-    from ..train.loop import TrainConfig, TrainingInterrupted, fit
+    from ..train.config import TrainConfig
+    from ..train.loop import TrainingInterrupted, fit
 
     if args.resume and not args.checkpoint:
         raise UsageError("--resume continues from --checkpoint, but --checkpoint '' "
@@ -256,7 +257,9 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from ..data import DataLoader
     from ..models import LeNet5
-    from ..train.loop import evaluate, inspect_checkpoint, load_datasets, read_checkpoint
+    from ..train.checkpoint import inspect_checkpoint, read_checkpoint
+    from ..train.loop import load_datasets
+    from ..train.metrics import evaluate
 
     pictures = [(path, what) for path, what in ((args.confusion, "--confusion picture"),
                                                 (args.misclassified, "--misclassified picture"))
@@ -445,7 +448,8 @@ def _expected_errors() -> tuple:
     from ..data import DataFormatError
     from ..viz.plots import MissingDependencyError, PlotInputError
     from ..serialization import CheckpointError
-    from ..train.loop import ConfigError, TrainingDiverged
+    from ..train.config import ConfigError
+    from ..train.loop import TrainingDiverged
 
     return (OSError, CheckpointError, DataFormatError, ConfigError, TrainingDiverged,
             MissingDependencyError, PlotInputError, BenchmarkError, backend.DeviceError)
