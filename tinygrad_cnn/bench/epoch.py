@@ -1,7 +1,7 @@
 """Where the time of a ``tinygrad-cnn train`` epoch goes: ``tinygrad-cnn bench --epoch``.
 
-Issue 10 asks that the CLI's epoch on Fashion-MNIST take at most 1.15 times the bare
-training steps over the same images. This module measures both, and the parts between
+The goal: the CLI's epoch on Fashion-MNIST takes at most :data:`OVERHEAD_LIMIT` (1.15)
+times the bare training steps over the same images. This module measures both, and the parts between
 them, each in processes of its own with the same thread count; every round runs our
 worker, PyTorch's, then the CLI, so a slow phase of a shared machine hits all of them.
 Every part trains LeNet-5 at batch 64 with SGD, momentum 0.9 and lr 0.01 (the CLI's recipe
@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import statistics
 import sys
 import tempfile
 
@@ -40,18 +39,12 @@ import numpy as np
 
 from .. import backend
 from . import worker as bw
-from .harness import (
-    BenchmarkError,
-    default_threads,
-    format_ratio,
-    run_process,
-    torch_status,
-    worker_env,
-)
+from .harness import BenchmarkError, default_threads, run_process, torch_status, worker_env
+from .stats import format_ratio, quiet_or_all, ratio_summary, same_result, spread
 
 BATCH = 64
 DATASETS = ("fashion-mnist", "mnist", "sample")
-#: Issue 10's limit on the CLI's training seconds over our bare training steps.
+#: The goal for the CLI's training seconds over our bare training steps.
 OVERHEAD_LIMIT = 1.15
 STEPS = "bare training steps"
 OURS_PARTS = (STEPS, "data loader alone", "loader + steps",
@@ -293,8 +286,7 @@ def run_epoch(dataset: str = "fashion-mnist", rounds: int = 2, threads: int | No
     if "torch" in libraries:
         report["ours_over_torch"] = ratio_of(records[STEPS], records[TORCH_STEPS],
                                              max_other_cpu)
-        a, b = checks["ours"], checks["torch"]
-        report["same_start"] = abs(a - b) <= 1e-3 * max(1.0, abs(a), abs(b))
+        report["same_start"] = same_result(checks["ours"], checks["torch"])
         report["first_loss"] = checks
     return report
 
@@ -313,11 +305,9 @@ def summarize_part(records: list, max_other_cpu: float) -> dict:
     """Median, min and max seconds of one part over its runs (one per round), leaving out
     runs in which other processes took more than ``max_other_cpu`` of the CPU; when every
     run was disturbed, all are kept and ``disturbed`` says so."""
-    quiet = [r for r in records if bw.is_quiet(r, max_other_cpu)]
-    kept = quiet or records
-    values = sorted(r["seconds"] for r in kept)
-    return {"median": statistics.median(values), "min": values[0], "max": values[-1],
-            "runs": len(kept), "left_out": len(records) - len(kept), "disturbed": not quiet,
+    kept, disturbed = quiet_or_all(records, max_other_cpu)
+    return {**spread(r["seconds"] for r in kept),
+            "runs": len(kept), "left_out": len(records) - len(kept), "disturbed": disturbed,
             "seconds": [r["seconds"] for r in records],
             "other_cpu": [r.get("other_cpu") for r in records]}
 
@@ -327,10 +317,8 @@ def ratio_of(numerator: list, denominator: list, max_other_cpu: float) -> dict:
     runs were quiet (None when no round was); the runs are aligned by round."""
     per_round = [a["seconds"] / b["seconds"] for a, b in zip(numerator, denominator)
                  if bw.is_quiet(a, max_other_cpu) and bw.is_quiet(b, max_other_cpu)]
-    return {"median": summarize_part(numerator, max_other_cpu)["median"]
-            / summarize_part(denominator, max_other_cpu)["median"],
-            "per_round_min": min(per_round, default=None),
-            "per_round_max": max(per_round, default=None)}
+    return ratio_summary(summarize_part(numerator, max_other_cpu)["median"],
+                         summarize_part(denominator, max_other_cpu)["median"], per_round)
 
 
 # ----------------------------------------------------------------------------- output
@@ -365,7 +353,7 @@ def format_epoch_report(report: dict) -> str:
     overhead = report["overhead"]
     lines += ["", "ratios of the medians (min-max of the quiet rounds' ratios):",
               f"CLI epoch (its logged training seconds) / bare steps: {format_ratio(overhead)}; "
-              f"issue 10 asks for at most {overhead['limit']:.2f}: "
+              f"the goal is at most {overhead['limit']:.2f}: "
               + ("met" if overhead["within_limit"] else "NOT met")]
     if "ours_over_torch" in report:
         lines.append(f"our bare steps / PyTorch's: {format_ratio(report['ours_over_torch'])}")
