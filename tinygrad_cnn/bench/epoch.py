@@ -251,24 +251,8 @@ def run_epoch(dataset: str = "fashion-mnist", rounds: int = 2, threads: int | No
         notes += [] if usable else [why]
     settings = {"dataset": dataset, "data_dir": data_dir, "images": images or n_train,
                 "threads": threads}
-    records, accuracy, checks, versions = {}, [], {}, {}
-    with tempfile.TemporaryDirectory(prefix="tinygrad-cnn-epoch-") as inputs:
-        bw.write_inputs(inputs, [])
-        with open(os.path.join(inputs, "settings.json"), "w") as f:
-            json.dump(settings, f)
-        for r in range(rounds):
-            parts = {}
-            for lib in libraries:
-                result = _run_worker(lib, inputs, threads, timeout)
-                parts.update(result["parts"])
-                checks[lib], versions[lib] = result["check"], result["version"]
-            cli = run_cli_epoch(dataset, inputs, threads, data_dir, timeout)
-            accuracy.append(cli.pop("test_accuracy"))
-            parts.update(cli)
-            for name, record in parts.items():
-                records.setdefault(name, []).append(record)
-            if progress:
-                progress(f"round {r + 1}/{rounds}: {_round_line(parts)}")
+    records, accuracy, checks, versions = _measure(libraries, settings, rounds, timeout,
+                                                   progress)
     order = [*OURS_PARTS, CLI_SECONDS, CLI_WALL, TORCH_STEPS]
     report = {
         "dataset": dataset, "train_images": n_train, "test_images": n_test,
@@ -289,6 +273,32 @@ def run_epoch(dataset: str = "fashion-mnist", rounds: int = 2, threads: int | No
         report["same_start"] = same_result(checks["ours"], checks["torch"])
         report["first_loss"] = checks
     return report
+
+
+def _measure(libraries: list, settings: dict, rounds: int, timeout: float, progress):
+    """Run the rounds: each library's worker, then the CLI. Return the records of every
+    part by round, the CLI's test accuracy per round, and each library's check and
+    version."""
+    records, accuracy, checks, versions = {}, [], {}, {}
+    threads, dataset, data_dir = settings["threads"], settings["dataset"], settings["data_dir"]
+    with tempfile.TemporaryDirectory(prefix="tinygrad-cnn-epoch-") as inputs:
+        bw.write_inputs(inputs, [])
+        with open(os.path.join(inputs, "settings.json"), "w") as f:
+            json.dump(settings, f)
+        for r in range(rounds):
+            parts = {}
+            for lib in libraries:
+                result = _run_worker(lib, inputs, threads, timeout)
+                parts.update(result["parts"])
+                checks[lib], versions[lib] = result["check"], result["version"]
+            cli = run_cli_epoch(dataset, inputs, threads, data_dir, timeout)
+            accuracy.append(cli.pop("test_accuracy"))
+            parts.update(cli)
+            for name, record in parts.items():
+                records.setdefault(name, []).append(record)
+            if progress:
+                progress(f"round {r + 1}/{rounds}: {_round_line(parts)}")
+    return records, accuracy, checks, versions
 
 
 def _round_line(parts: dict) -> str:
