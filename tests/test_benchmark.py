@@ -14,6 +14,7 @@ import pytest
 
 from tinygrad_cnn.bench import harness as benchmark
 from tinygrad_cnn.bench import worker as benchmark_worker
+from tinygrad_cnn.bench.stats import format_ratio, same_result
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 TINY = ["--repeat", "1", "--block-seconds", "0.02", "--warmup", "0"]
@@ -74,6 +75,12 @@ def test_ratio_is_of_medians_and_ranges_over_rounds_quiet_for_both():
     theirs = {"images_per_s": {"median": 1000.0}, "round_medians": [1000.0, 875.0, 900.0]}
     assert benchmark.ratio_stats(ours, theirs) == {
         "median": 0.6, "per_round_min": 0.5, "per_round_max": 0.8}
+
+
+def test_same_result_allows_float32_reordering_not_another_computation():
+    assert same_result(2.302585, 2.3026) and same_result(1e-5, 2e-5)  # near 0: absolute
+    assert not same_result(2.30, 2.31)
+    assert format_ratio({"median": 0.6, "per_round_min": None, "per_round_max": None}) == "0.60"
 
 
 def test_memory_guard_refuses_a_batch_that_cannot_fit():

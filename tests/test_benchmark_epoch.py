@@ -124,8 +124,8 @@ def test_report_table_has_every_part_relative_to_the_bare_steps():
     assert "| data loader alone | 0.05 (0.04-0.06) | 0.01 |" in lines
     assert "| CLI: training seconds it logs | 5.20 (5.10-5.30) | 1.04 |" in lines
     assert "| PyTorch: bare training steps | 3.00 (2.50-3.50) (disturbed) | 0.60 |" in lines
-    assert ("CLI epoch (its logged training seconds) / bare steps: 1.04 (1.01-1.06); issue 10 "
-            "asks for at most 1.15: met") in lines
+    assert ("CLI epoch (its logged training seconds) / bare steps: 1.04 (1.01-1.06); the goal "
+            "is at most 1.15: met") in lines
     assert "our bare steps / PyTorch's: 1.67" in lines
     assert "CLI test accuracy after its epoch: 85.12%, 84.98%" in lines
     assert ("runs left out (other processes took over 10% of the CPU): evaluation of the test "
@@ -138,7 +138,7 @@ def test_report_without_torch_says_so_and_flags_a_missed_limit():
     text = be.format_epoch_report(report(torch=False, overhead=1.31, timed=6_400))
     assert "PyTorch" not in text.replace("PyTorch is not installed: ours only", "")
     assert text.endswith("PyTorch is not installed: ours only")
-    assert "/ bare steps: 1.31 (1.01-1.06); issue 10 asks for at most 1.15: NOT met" in text
+    assert "/ bare steps: 1.31 (1.01-1.06); the goal is at most 1.15: NOT met" in text
     assert "(parts timed on 6,400 images, scaled to the epoch; the CLI runs it whole)" in text
     assert "WARNING" not in text
 
@@ -228,4 +228,4 @@ def test_one_real_round_on_the_sample():
     text = be.format_epoch_report(r)  # the text report of real numbers
     assert "the bundled MNIST sample: one epoch of 4,000 training images" in text
     assert "1 thread per process" in text
-    assert "| bare training steps | " in text and "issue 10 asks for at most 1.15" in text
+    assert "| bare training steps | " in text and "the goal is at most 1.15" in text

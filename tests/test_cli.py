@@ -224,14 +224,38 @@ def test_ctrl_c_while_loading_data_prints_no_traceback(main, monkeypatch):
     assert err.strip() == "tinygrad-cnn train: interrupted"
 
 
+def test_training_stopped_by_ctrl_c_says_where_its_checkpoint_is(main, monkeypatch):
+    from tinygrad_cnn.train import loop as train
+
+    def stopped(*args, **kwargs):
+        raise train.TrainingInterrupted("interrupted in epoch 1 after batch 3; checkpoint "
+                                        "saved to ck.npz, continue with --resume")
+
+    monkeypatch.setattr(train, "fit", stopped)
+    status, _, err = main("train", "--epochs", "1")
+    assert status == 130 and err.strip() == ("interrupted in epoch 1 after batch 3; "
+                                             "checkpoint saved to ck.npz, continue with --resume")
+
+
+def test_ctrl_c_in_any_command_is_reported_by_the_one_boundary(main, monkeypatch):
+    from tinygrad_cnn.bench import harness
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harness, "run", interrupted)
+    status, out, err = main("bench", "--no-torch")
+    assert status == 130 and out == "" and err.strip() == "tinygrad-cnn bench: interrupted"
+
+
 def test_device_errors_are_expected_failures(main, monkeypatch):
     from tinygrad_cnn import backend
-    from tinygrad_cnn.cli import app as cli
+    from tinygrad_cnn.cli import bench as bench_command
 
     def no_gpu(args):
         raise backend.DeviceError("device 'cuda' is not available: no GPU (test)")
 
-    monkeypatch.setattr(cli, "cmd_bench", no_gpu)
+    monkeypatch.setattr(bench_command, "run", no_gpu)
     status, _, err = main("bench")
     assert status == 1 and one_line_error(err, "bench").endswith("no GPU (test)")
 

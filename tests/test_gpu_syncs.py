@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 import tinygrad_cnn as tg
-from tinygrad_cnn.train import loop as train  # where fit reads READ_INTERVAL, _train_epoch
+from tinygrad_cnn import train
+from tinygrad_cnn.train import epoch as train_epoch_module
+from tinygrad_cnn.train import loop as train_loop
 from tinygrad_cnn.data import ArrayDataset, DataLoader, MNISTSample
 from tinygrad_cnn.train.metrics import evaluate
 from tinygrad_cnn.models import LeNet5
@@ -32,9 +34,9 @@ def _subset(n, train_split=True):
 
 def _fit_counting(monkeypatch, tmp_path, read_interval, steps=6, batch=32):
     """Train ``steps`` steps; return (syncs during the epoch's steps, steps)."""
-    monkeypatch.setattr(train, "READ_INTERVAL", read_interval)
+    monkeypatch.setattr(train_epoch_module, "READ_INTERVAL", read_interval)
     counted = {}
-    original = train._train_epoch
+    original = train_loop.train_epoch
 
     def counting_epoch(*args, **kwargs):
         with cupy_double.count() as c:
@@ -42,7 +44,7 @@ def _fit_counting(monkeypatch, tmp_path, read_interval, steps=6, batch=32):
         counted["syncs"], counted["events"] = c.syncs, list(c.events)
         return done
 
-    monkeypatch.setattr(train, "_train_epoch", counting_epoch)
+    monkeypatch.setattr(train_loop, "train_epoch", counting_epoch)
     config = train.TrainConfig(dataset="sample", epochs=1, batch_size=batch, augment=0,
                                device="cuda", checkpoint=str(tmp_path / "ck.npz"))
     train.fit(config, out=open(tmp_path / "log.txt", "w"), progress=False,

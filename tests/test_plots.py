@@ -130,10 +130,10 @@ def test_evaluate_pictures_and_filters(mpl, tmp_path, capsys, monkeypatch):
 
 
 def test_evaluate_checks_picture_paths_before_evaluating(mpl, tmp_path, capsys, monkeypatch):
-    from tinygrad_cnn import train
     from tinygrad_cnn.cli import main
+    from tinygrad_cnn.train import checkpoint
 
-    monkeypatch.setattr(train, "inspect_checkpoint", lambda *a: pytest.fail("evaluated"))
+    monkeypatch.setattr(checkpoint, "inspect_checkpoint", lambda *a: pytest.fail("evaluated"))
     (tmp_path / "mine.png").write_bytes(b"not ours")
     assert main(["evaluate", "--confusion", str(tmp_path / "mine.png")]) == 1
     assert "refusing to overwrite the --confusion picture" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tinygrad_cnn import serialization
+from tinygrad_cnn.train import epoch as epoch_module
 from tinygrad_cnn.train import loop as train_module
 from tinygrad_cnn.data import ArrayDataset, MNISTSample
 from tinygrad_cnn.optim import Adam
@@ -221,7 +222,7 @@ def test_a_second_run_does_not_overwrite_the_checkpoint(tmp_path, tiny_sets):
 @pytest.mark.parametrize("where", ["checkpoint", "log"])
 def test_unwritable_destinations_fail_before_training(tmp_path, tiny_sets, monkeypatch,
                                                       where):
-    monkeypatch.setattr(train_module, "_train_epoch", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(train_module, "train_epoch", lambda *a, **k: pytest.fail("trained"))
     (tmp_path / "a_file").write_text("x")
     bad = str(tmp_path / "a_file" / "out")
     kw = {"checkpoint": bad} if where == "checkpoint" else {"log": bad}
@@ -310,18 +311,19 @@ def test_running_sums_are_read_at_most_once_per_interval(tmp_path, tiny_sets, mo
     from tinygrad_cnn.train import metrics
 
     def counting_to_host(array):  # host transfers made by the loop itself
-        if _sys._getframe(1).f_code.co_filename in (train_module.__file__, metrics.__file__):
+        if _sys._getframe(1).f_code.co_filename in (train_module.__file__, epoch_module.__file__,
+                                                    metrics.__file__):
             reads.append(1)
         return real_to_host(array)
 
     monkeypatch.setattr(backend, "to_host", counting_to_host)
-    monkeypatch.setattr(train_module, "READ_INTERVAL", 1e9)
+    monkeypatch.setattr(epoch_module, "READ_INTERVAL", 1e9)
     fit(config(tmp_path, epochs=2, checkpoint=None), out=open(os.devnull, "w"),
         datasets=tiny_sets)
     # per epoch: the tally at the end, the finite-weights check, evaluate's one read
     assert len(reads) == 2 * 3
     reads.clear()
-    monkeypatch.setattr(train_module, "READ_INTERVAL", 0.0)
+    monkeypatch.setattr(epoch_module, "READ_INTERVAL", 0.0)
     fit(config(tmp_path, epochs=1, checkpoint=None), out=open(os.devnull, "w"),
         datasets=tiny_sets)
     assert len(reads) == 3 + 3  # a read per batch when the display asks that often
@@ -424,7 +426,7 @@ def test_a_checkpoint_of_another_model_is_refused_before_reading_arrays(tmp_path
 
 def test_progress_bars_draw_on_request_with_running_numbers(tmp_path, tiny_sets, capsys,
                                                             monkeypatch):
-    monkeypatch.setattr(train_module, "READ_INTERVAL", 0.0)
+    monkeypatch.setattr(epoch_module, "READ_INTERVAL", 0.0)
     fit(config(tmp_path, epochs=1, checkpoint=None), out=open(os.devnull, "w"),
         datasets=tiny_sets, progress=True)
     err = capsys.readouterr().err

@@ -32,6 +32,7 @@ import tempfile
 import numpy as np
 
 from . import worker as bw
+from .stats import format_ratio, quiet_or_all, ratio_summary, same_result, spread
 from .worker import LIBRARIES
 
 # A worker's peak resident memory: a fixed part (the interpreter and PyTorch, ~300 MB) plus
@@ -173,22 +174,19 @@ def summarize(results: list, max_other_cpu: float) -> dict:
         return batch_size / block["seconds_per_step"]
 
     blocks = [b for r in results for b in r["blocks"]]
-    quiet = [b for b in blocks if bw.is_quiet(b, max_other_cpu)]
-    kept = quiet or blocks
-    rates = sorted(rate(b) for b in kept)
+    kept, disturbed = quiet_or_all(blocks, max_other_cpu)
     round_medians = []
     for r in results:
         rates_r = [rate(b) for b in r["blocks"] if bw.is_quiet(b, max_other_cpu)]
         round_medians.append(statistics.median(rates_r) if rates_r else None)
     return {
         "version": results[0]["version"],
-        "images_per_s": {"median": statistics.median(rates), "min": rates[0],
-                         "max": rates[-1]},
+        "images_per_s": spread(rate(b) for b in kept),
         "ms_per_step": statistics.median(1e3 * b["seconds_per_step"] for b in kept),
         "round_medians": round_medians,
         "blocks": len(kept),
         "blocks_left_out": len(blocks) - len(kept),
-        "disturbed": not quiet,
+        "disturbed": disturbed,
         "peak_rss_mb": max(r["peak_rss_bytes"] for r in results) / 2**20,
         "check": results[0]["check"],
         "threads": results[0]["threads"],
@@ -202,9 +200,8 @@ def ratio_stats(ours: dict, theirs: dict) -> dict:
     in which both libraries had quiet blocks (None when no round had)."""
     per_round = [a / b for a, b in zip(ours["round_medians"], theirs["round_medians"])
                  if a is not None and b is not None]
-    return {"median": ours["images_per_s"]["median"] / theirs["images_per_s"]["median"],
-            "per_round_min": min(per_round, default=None),
-            "per_round_max": max(per_round, default=None)}
+    return ratio_summary(ours["images_per_s"]["median"], theirs["images_per_s"]["median"],
+                         per_round)
 
 
 # ----------------------------------------------------------------------------- the run
@@ -285,8 +282,8 @@ def run(batch_sizes=(64, 256), inference_batch_size: int | None = 1000, rounds: 
                 entry[lib] = summarize(per_library[lib], max_other_cpu)
             if "torch" in entry:
                 entry["ratio"] = ratio_stats(entry["ours"], entry["torch"])
-                a, b = entry["ours"]["check"], entry["torch"]["check"]
-                entry["same_result"] = abs(a - b) <= 1e-3 * max(1.0, abs(a), abs(b))
+                entry["same_result"] = same_result(entry["ours"]["check"],
+                                                   entry["torch"]["check"])
             report["results"].append(entry)
     return report
 
@@ -304,14 +301,6 @@ def _lib_name(lib: str) -> str:
 def _rate(stats: dict) -> str:
     r = stats["images_per_s"]
     return f"{r['median']:,.0f} ({r['min']:,.0f}-{r['max']:,.0f})"
-
-
-def format_ratio(ratio: dict) -> str:
-    """``median (min-max)`` of a ratio from :func:`ratio_stats`, the range where known."""
-    text = f"{ratio['median']:.2f}"
-    if ratio["per_round_min"] is not None:
-        text += f" ({ratio['per_round_min']:.2f}-{ratio['per_round_max']:.2f})"
-    return text
 
 
 def format_report(report: dict) -> str:

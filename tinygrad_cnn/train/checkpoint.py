@@ -21,7 +21,7 @@ import numpy as np
 
 from ..serialization import ArrayInfo, CheckpointError, describe, load, save
 
-__all__ = ["CHECKPOINT_FORMAT", "describe_checkpoint", "inspect_checkpoint",
+__all__ = ["CHECKPOINT_FORMAT", "check_same_run", "describe_checkpoint", "inspect_checkpoint",
            "read_checkpoint", "write_checkpoint"]
 
 CHECKPOINT_FORMAT = "tinygrad_cnn.checkpoint/1"
@@ -181,3 +181,17 @@ def describe_checkpoint(path) -> str:
     if history and isinstance(history[-1].get("test_accuracy"), (int, float)):
         text += f", test accuracy {100 * history[-1]['test_accuracy']:.2f}%"
     return text + ")"
+
+
+def check_same_run(saved: dict, config) -> None:
+    """Refuse to resume a checkpoint whose settings ``saved`` (its ``config`` field) differ
+    from the run's ``config`` in its recipe: the result would be neither run's."""
+    keys = ("dataset", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "seed",
+            "normalize", "schedule", "augment")
+    if config.schedule == "cosine":
+        keys += ("epochs",)  # the schedule's length is part of the recipe
+    different = [f"{k}: checkpoint {saved.get(k)!r}, now {getattr(config, k)!r}"
+                 for k in keys if saved.get(k) != getattr(config, k)]
+    if different:
+        raise CheckpointError(f"{config.checkpoint}: cannot resume: the checkpoint was made "
+                              "with other settings (" + "; ".join(different) + ")")

@@ -1,0 +1,67 @@
+"""What several commands share: argument types that refuse bad numbers at parse time,
+the data and ``--force`` arguments, the default checkpoint, the device a command runs on,
+and :class:`UsageError` for arguments that do not go together."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+
+from .. import backend
+
+DEFAULT_CHECKPOINT = os.path.join("checkpoints", "lenet5.npz")
+
+
+class UsageError(Exception):
+    """Arguments that do not go together; reported like argparse's errors (status 2)."""
+
+
+# ----------------------------------------------------------------------------- argument types
+
+def number(convert, zero_allowed: bool, expected: str):
+    """An argparse type: ``convert(text)``, finite, above zero (or at least zero), else an
+    error that says what was ``expected``."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and (value >= 0 if zero_allowed else value > 0)):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = number(int, False, "a positive integer")
+non_negative_int = number(int, True, "an integer >= 0")
+positive_float = number(float, False, "a positive finite number")
+non_negative_float = number(float, True, "a finite number >= 0")
+
+
+# ----------------------------------------------------------------------------- shared arguments
+
+def add_data_args(p: argparse.ArgumentParser, dataset_default="auto", dataset_help=None):
+    p.add_argument("--dataset", default=dataset_default,
+                   choices=["auto", "mnist", "fashion-mnist", "sample"],
+                   help=dataset_help or "auto: MNIST where it is found, else the bundled "
+                   "sample (default)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding the IDX files (also $TINYGRAD_CNN_DATA); when given, "
+                   "the data must be there")
+    p.add_argument("--download", action="store_true",
+                   help="fetch MNIST / Fashion-MNIST (SHA-256 checked) when not found")
+    p.add_argument("--device", default=None, choices=["cpu", "cuda", "gpu"],
+                   help="default: $TINYGRAD_CNN_DEVICE, else cpu")
+
+
+def add_force(p: argparse.ArgumentParser, what: str) -> None:
+    """``--force``: replace ``what`` even when this program did not write it."""
+    p.add_argument("--force", action="store_true",
+                   help=f"replace {what} even if tinygrad-cnn did not write it")
+
+
+def chosen_device(name: str | None) -> str:
+    """The device ``--device`` names, else the default one (``$TINYGRAD_CNN_DEVICE``)."""
+    return backend.parse_device(name) if name else backend.default_device()

@@ -1,0 +1,37 @@
+"""``tinygrad-cnn graph``: draw one training step's computation graph with Graphviz."""
+
+from __future__ import annotations
+
+import sys
+
+from .arguments import UsageError, add_force, positive_int
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("graph", help="draw one training step's computation graph")
+    p.add_argument("--model", default="lenet5", choices=["lenet5"])
+    p.add_argument("--output", default="lenet5.svg", help="file to write (default lenet5.svg)")
+    p.add_argument("--format", default=None, choices=["svg", "png", "pdf", "dot"],
+                   help="default: from the output's extension")
+    p.add_argument("--collapse", action="store_true", help="one box per layer")
+    p.add_argument("--grads", action="store_true",
+                   help="run backward and show gradient statistics per tensor")
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    add_force(p, "the output")
+    p.set_defaults(run_command=run, parser=p)
+
+
+def run(args) -> int:
+    from .. import viz
+
+    dot = viz.draw_training_step(args.model, batch_size=args.batch_size,
+                                 collapse=args.collapse, grads=args.grads)
+    try:
+        path = viz.render(dot, args.output, format=args.format, force=args.force)
+    except viz.GraphvizNotFoundError as exc:  # its message says how to install Graphviz
+        print(f"tinygrad-cnn graph: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # the output's suffix and --format disagree
+        raise UsageError(str(exc).removeprefix("render: ")) from None
+    print(f"wrote {path}")
+    return 0
