@@ -40,6 +40,7 @@ import types
 import numpy as np
 
 from .. import backend
+from ..data import check_data_source, dataset_names, get_dataset, load_datasets
 from . import worker as bw
 from .harness import (
     BenchmarkError,
@@ -51,7 +52,8 @@ from .harness import (
 )
 
 BATCH = 64
-DATASETS = ("fashion-mnist", "mnist", "sample")
+#: The datasets ``--epoch`` offers: every one registered when this module is imported.
+DATASETS = dataset_names()
 #: Issue 10's limit on the CLI's training seconds over our bare training steps.
 OVERHEAD_LIMIT = 1.15
 STEPS = "bare training steps"
@@ -61,8 +63,6 @@ OURS_PARTS = (STEPS, "data loader alone", "loader + steps",
 CLI_SECONDS = "CLI: training seconds it logs"
 CLI_WALL = "CLI: process wall time"
 TORCH_STEPS = "PyTorch: bare training steps"
-_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST",
-          "sample": "the bundled MNIST sample"}
 _MODULE = "tinygrad_cnn.bench.epoch"
 
 
@@ -77,8 +77,6 @@ def epoch_batches(train_set, images: int) -> list:
 
 
 def _load(settings: dict):
-    from ..train.loop import load_datasets
-
     train_set, test_set, _ = load_datasets(settings["dataset"], settings["data_dir"])
     return train_set, test_set
 
@@ -221,9 +219,9 @@ def run_cli_epoch(dataset: str, scratch: str, threads: int, data_dir: str | None
 
 
 def _check_settings(dataset, rounds, threads, images, max_other_cpu) -> None:
-    if dataset not in DATASETS:
+    if dataset not in dataset_names():
         raise BenchmarkError(f"unknown dataset {dataset!r} for the epoch benchmark; choose "
-                             f"one of {', '.join(DATASETS)}")
+                             f"one of {', '.join(dataset_names())}")
     for what, value in (("rounds", rounds), ("threads", threads), ("images", images)):
         if value is not None and value < 1:
             raise BenchmarkError(f"{what} must be a positive integer, got {value}")
@@ -241,19 +239,15 @@ def run_epoch(dataset: str = "fashion-mnist", rounds: int = 2, threads: int | No
     (``FileNotFoundError`` naming it and how to get it); ``download`` fetches it instead.
     ``progress(line)``, when given, is told about every finished round.
     """
-    from ..train.loop import load_datasets
-
     _check_settings(dataset, rounds, threads, images, max_other_cpu)
-    if dataset == "sample" and (data_dir or download):
-        raise BenchmarkError("the bundled sample is part of the package: --data-dir and "
-                             "--download do not apply to it")
+    check_data_source(dataset, data_dir, download, error=BenchmarkError)
     threads = threads or default_threads()
     train_set, test_set, _ = load_datasets(dataset, data_dir, download=download)
     n_train, n_test = len(train_set), len(test_set)
     del train_set, test_set  # the workers read their own copies
     if images is not None and images > n_train:
-        raise BenchmarkError(f"images: {_NAMES[dataset]} has {n_train:,} training images, "
-                             f"fewer than the {images:,} asked for")
+        raise BenchmarkError(f"images: {get_dataset(dataset).title} has {n_train:,} training "
+                             f"images, fewer than the {images:,} asked for")
     libraries, notes = ["ours"], []
     if compare:
         usable, why = torch_status("cpu")
@@ -340,7 +334,7 @@ def ratio_of(numerator: list, denominator: list, max_other_cpu: float) -> dict:
 
 def format_epoch_report(report: dict) -> str:
     """The report as a Markdown table with a few lines of context."""
-    name, parts = _NAMES[report["dataset"]], report["parts"]
+    name, parts = get_dataset(report["dataset"]).title, report["parts"]
     timed = report["timed_images"]
     torch_version = report["versions"].get("torch")
     lines = [

@@ -51,15 +51,18 @@ _non_negative_float = _number(float, True, "a finite number >= 0")
 # ----------------------------------------------------------------------------- the parser
 
 def _add_data_args(p: argparse.ArgumentParser, dataset_default="auto", dataset_help=None):
+    from ..data import MIRRORS, dataset_names, get_dataset
+
     p.add_argument("--dataset", default=dataset_default,
-                   choices=["auto", "mnist", "fashion-mnist", "sample"],
+                   choices=["auto", *dataset_names()],
                    help=dataset_help or "auto: MNIST where it is found, else the bundled "
                    "sample (default)")
     p.add_argument("--data-dir", default=None,
                    help="folder holding the IDX files (also $TINYGRAD_CNN_DATA); when given, "
                    "the data must be there")
     p.add_argument("--download", action="store_true",
-                   help="fetch MNIST / Fashion-MNIST (SHA-256 checked) when not found")
+                   help=f"fetch {' / '.join(get_dataset(n).title for n in MIRRORS)} (SHA-256 "
+                   "checked) when not found")
     p.add_argument("--device", default=None, choices=["cpu", "cuda", "gpu"],
                    help="default: $TINYGRAD_CNN_DEVICE, else cpu")
 
@@ -220,14 +223,14 @@ def _device(name):
 
 
 def cmd_train(args) -> int:
+    from ..data import check_data_source
     from ..train.loop import TrainConfig, TrainingInterrupted, fit
 
     if args.resume and not args.checkpoint:
         raise UsageError("--resume continues from --checkpoint, but --checkpoint '' "
                          "disables checkpoints; name the checkpoint to resume")
-    if args.dataset == "sample" and (args.data_dir or args.download):
-        raise UsageError("--data-dir and --download do not apply to --dataset sample (it is "
-                         "bundled with the package)")
+    check_data_source(args.dataset, args.data_dir, args.download, named_by="--dataset",
+                      error=UsageError)
     checkpoint = args.checkpoint or None
     config = TrainConfig(
         dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
@@ -254,7 +257,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from ..data import DataLoader
+    from ..data import DataLoader, check_data_source
     from ..models import LeNet5
     from ..train.loop import evaluate, inspect_checkpoint, load_datasets, read_checkpoint
 
@@ -269,8 +272,8 @@ def cmd_evaluate(args) -> int:
     saved = inspect_checkpoint(args.checkpoint)["config"]
     dataset = args.dataset or saved["dataset"]
     data_dir = args.data_dir or (saved.get("data_dir") if dataset == saved["dataset"] else None)
-    if dataset == "sample" and (args.data_dir or args.download):
-        raise UsageError("--data-dir and --download do not apply to the bundled sample")
+    check_data_source(dataset, args.data_dir, args.download,
+                      named_by="--dataset" if args.dataset else None, error=UsageError)
     _, test_set, dataset = load_datasets(dataset, data_dir, saved["normalize"], args.download,
                                          train=False)
     device = _device(args.device)
