@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tinygrad_cnn as tg
-from tinygrad_cnn import train
+from tinygrad_cnn.train import loop as train  # READ_INTERVAL and the epoch live in loop
 from tinygrad_cnn.data import ArrayDataset, DataLoader, MNISTSample
 from tinygrad_cnn.train.metrics import evaluate
 from tinygrad_cnn.models import LeNet5
