@@ -20,7 +20,9 @@ from tinygrad_cnn.data import (
     FashionMNIST,
     MNISTSample,
     default_collate,
+    get_dataset,
     load_idx,
+    register_dataset,
     search_dirs,
 )
 from tinygrad_cnn.data import datasets as ds
@@ -61,14 +63,28 @@ def write_fake_set(directory, n_train=6, n_test=4, gz=False, seed=0):
 
 
 @pytest.fixture
-def clean_env(tmp_path, monkeypatch):
+def swap_dataset():
+    """``swap(name, **fields)``: the registered record of ``name`` with other fields, for one
+    test (e.g. mirrors on a local server); every swapped record is restored afterwards."""
+    originals = []
+
+    def swap(name, **fields):
+        original = get_dataset(name)
+        originals.append(original)
+        return register_dataset(replace(original, **fields), replace=True)
+
+    yield swap
+    for original in reversed(originals):
+        register_dataset(original, replace=True)
+
+
+@pytest.fixture
+def clean_env(tmp_path, monkeypatch, swap_dataset):
     """No $TINYGRAD_CNN_DATA, the user cache and $HOME inside tmp_path, no Debian dir."""
     monkeypatch.delenv("TINYGRAD_CNN_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    fashion = replace(ds._FASHION, system_dirs=(str(tmp_path / "debian"),))
-    monkeypatch.setattr(FashionMNIST, "_spec", fashion)
-    monkeypatch.setitem(ds._SPECS, "fashion-mnist", fashion)
+    swap_dataset("fashion-mnist", system_dirs=(str(tmp_path / "debian"),))
     return tmp_path
 
 
@@ -228,8 +244,11 @@ def test_xdg_relative_value_ignored(clean_env, monkeypatch):
     assert dirs[-1] == clean_env / "home" / ".cache" / "tinygrad_cnn" / "mnist"
 
 
+def test_debian_fashion_location_is_searched():
+    assert "/usr/share/datasets/fashion-mnist" in get_dataset("fashion-mnist").system_dirs
+
+
 def test_debian_fashion_location(clean_env):
-    assert "/usr/share/datasets/fashion-mnist" in ds._FASHION.system_dirs
     write_fake_set(clean_env / "debian", n_train=7, gz=True)
     assert len(FashionMNIST()) == 7
     assert FashionMNIST().classes[9] == "Ankle boot"
@@ -317,7 +336,7 @@ def test_sample(train, n, per_class):
 
 
 def test_sample_parts_are_disjoint_and_normalizable():
-    with np.load(ds.SAMPLE_PATH, allow_pickle=False) as npz:
+    with np.load(get_dataset("sample").bundled, allow_pickle=False) as npz:
         train_rows, test_rows = npz["train_source_rows"], npz["test_source_rows"]
     assert len(np.union1d(train_rows, test_rows)) == 5000
     normed = MNISTSample(train=True, normalize=True).images

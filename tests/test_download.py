@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 import pytest
+from test_data import swap_dataset  # noqa: F401  (a fixture)
 
 from tinygrad_cnn.data import MNIST, DownloadError, download_dataset, download_file
 from tinygrad_cnn.data import download as ds
@@ -180,10 +181,9 @@ def test_download_dataset_and_skip_existing(server, tmp_path, closed_port):
     assert len(MNIST(root=tmp_path / "data", train=False)) == 5
 
 
-def test_mnist_download_true_uses_module_tables(server, tmp_path, monkeypatch):
+def test_mnist_download_true_uses_the_record(server, tmp_path, monkeypatch, swap_dataset):
     base, www, _ = server
-    monkeypatch.setitem(ds.MIRRORS, "mnist", [base])
-    monkeypatch.setitem(ds.SHA256, "mnist", publish_fake_mnist(www, n=3))
+    swap_dataset("mnist", mirrors=[base], sha256=publish_fake_mnist(www, n=3))
     monkeypatch.delenv("TINYGRAD_CNN_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert len(MNIST(root=tmp_path / "r", download=True, train=False)) == 3
@@ -203,19 +203,18 @@ def test_known_hash_tables_are_complete():
 
 
 def test_cli_download_flag_fetches_into_the_data_dir(server, tmp_path, monkeypatch, capsys,
-                                                     closed_port):
+                                                     closed_port, swap_dataset):
     from tinygrad_cnn.cli import main
 
     base, www, requests = server
-    monkeypatch.setitem(ds.MIRRORS, "mnist", [f"http://127.0.0.1:{closed_port}/"])
+    swap_dataset("mnist", mirrors=[f"http://127.0.0.1:{closed_port}/"])
     assert main(["train", "--data-dir", str(tmp_path / "d"), "--download", "--checkpoint",
                  str(tmp_path / "x.npz")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("tinygrad-cnn train: error: could not download "
                               "train-images-idx3-ubyte.gz from any mirror: http://127.0.0.1:")
     assert all(line.startswith("downloading ") for line in err[:-1])
-    monkeypatch.setitem(ds.MIRRORS, "mnist", [base])
-    monkeypatch.setitem(ds.SHA256, "mnist", publish_fake_mnist(www, n=6))
+    swap_dataset("mnist", mirrors=[base], sha256=publish_fake_mnist(www, n=6))
     monkeypatch.setenv("TINYGRAD_CNN_DATA", str(tmp_path / "elsewhere"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     data, ckpt = tmp_path / "data", tmp_path / "c.npz"

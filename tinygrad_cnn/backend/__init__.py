@@ -54,7 +54,7 @@ __all__ = [
     "ACCELERATOR", "CUDA_INSTALL_HINT", "DEVICES", "ENV_VAR", "HOST", "CounterRNG", "Device",
     "DeviceError", "DeviceSettingError", "array_module", "check_later", "cuda_status",
     "cuda_versions", "default_device", "default_device_setting", "device_choices",
-    "device_names", "device_of", "device_rng", "get", "get_state", "gpu_properties",
+    "device_names", "device_of", "device_rng", "free_memory_bytes", "get", "get_state", "gpu_properties",
     "host_rng", "is_accelerator", "manual_seed", "move", "on_accelerator", "parse_device",
     "require_cuda", "set_state", "stack_versions", "synchronize", "to_host", "xp_of",
 ]
@@ -180,6 +180,12 @@ def check_later(failed, message: str) -> None:
 def synchronize(device: str) -> None:
     """Wait until ``device`` has finished its queued work (no-op on the CPU)."""
     DEVICES[device].synchronize()
+
+
+def free_memory_bytes(device: str) -> int | None:
+    """Bytes free in ``device``'s own memory (raises :class:`DeviceError` where it is not
+    usable); None for the host, whose memory is the system's."""
+    return DEVICES[device].free_memory_bytes()
 
 
 # ----------------------------------------------------------------------------- what is usable

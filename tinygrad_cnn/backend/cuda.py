@@ -64,6 +64,9 @@ class CUDA(Device):
     def synchronize(self):
         self.xp.cuda.Device().synchronize()
 
+    def free_memory_bytes(self):
+        return int(self.xp.cuda.Device().mem_info[0])
+
     def scatter_add(self, positions, values, size):
         # an atomic scatter on the GPU; cupy.bincount would read two values back first
         out = self.xp.zeros(size, dtype=values.dtype)

@@ -81,6 +81,11 @@ class Device:
         the library's seed)."""
         raise NotImplementedError
 
+    def free_memory_bytes(self) -> int | None:
+        """Bytes of the device's own memory free now, for refusing work that cannot fit;
+        None where the device has no memory of its own (the host's is the system's)."""
+        return None
+
     def versions(self) -> dict:
         """What ``tinygrad-cnn info`` shows of the software under the device, as
         ``{label: text}`` (never raises); nothing by default."""

@@ -38,12 +38,15 @@ import tempfile
 import numpy as np
 
 from .. import backend
+from ..data import check_data_source, dataset_names, get_dataset, load_datasets
 from . import worker as bw
 from .harness import BenchmarkError, default_threads, run_process, torch_status, worker_env
 from .stats import format_ratio, quiet_or_all, ratio_summary, same_result, spread
 
 BATCH = 64
-DATASETS = ("fashion-mnist", "mnist", "sample")
+#: The dataset an epoch is timed on unless another is named: the largest of the classic
+#: recipe, so the loop's own costs show at their real size.
+DEFAULT_DATASET = "fashion-mnist"
 #: The goal for the CLI's training seconds over our bare training steps.
 OVERHEAD_LIMIT = 1.15
 STEPS = "bare training steps"
@@ -53,8 +56,6 @@ OURS_PARTS = (STEPS, "data loader alone", "loader + steps",
 CLI_SECONDS = "CLI: training seconds it logs"
 CLI_WALL = "CLI: process wall time"
 TORCH_STEPS = "PyTorch: bare training steps"
-_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST",
-          "sample": "the bundled MNIST sample"}
 _MODULE = "tinygrad_cnn.bench.epoch"
 
 
@@ -69,8 +70,6 @@ def epoch_batches(train_set, images: int) -> list:
 
 
 def _load(settings: dict):
-    from ..train.loop import load_datasets
-
     train_set, test_set, _ = load_datasets(settings["dataset"], settings["data_dir"])
     return train_set, test_set
 
@@ -118,13 +117,13 @@ def _ours(settings: dict, weights: dict) -> dict:
 
     def loop(bar: bool):
         def run():
-            epoch = DataLoader(subset, BATCH, shuffle=True, device="cpu")
+            epoch = DataLoader(subset, BATCH, shuffle=True, device=backend.HOST)
             with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
                 train_epoch(model, opt, epoch, label="epoch 1/1", progress=bar)
         return run
 
     def evaluation():
-        evaluate(model, DataLoader(test_set, 1000, device="cpu"), progress=False)
+        evaluate(model, DataLoader(test_set, 1000, device=backend.HOST), progress=False)
 
     check = float(step(*batches[0]).item())  # the first loss, compared with PyTorch's
     _warm_up(step, batches)
@@ -172,7 +171,7 @@ def worker(library: str, inputs: str) -> None:
 
 def _cpu_env(threads: int) -> dict:
     env = worker_env(threads)
-    env[backend.ENV_VAR] = "cpu"
+    env[backend.ENV_VAR] = backend.HOST
     return env
 
 
@@ -189,7 +188,7 @@ def _run_worker(library: str, inputs: str, threads: int, timeout: float) -> dict
 def cli_command(dataset: str, log: str, data_dir: str | None = None) -> list:
     """``tinygrad-cnn train`` for one epoch with the recipe every other part uses."""
     return ([sys.executable, "-m", "tinygrad_cnn", "train", "--dataset", dataset,
-             "--epochs", "1", "--checkpoint", "", "--log", log, "--device", "cpu",
+             "--epochs", "1", "--checkpoint", "", "--log", log, "--device", backend.HOST,
              "--batch-size", str(BATCH), "--optimizer", "sgd", "--lr", "0.01",
              "--momentum", "0.9", "--schedule", "constant", "--augment", "0", "--seed", "0"]
             + (["--data-dir", str(data_dir)] if data_dir else []))
@@ -211,9 +210,9 @@ def run_cli_epoch(dataset: str, scratch: str, threads: int, data_dir: str | None
 
 
 def _check_settings(dataset, rounds, threads, images, max_other_cpu) -> None:
-    if dataset not in DATASETS:
+    if dataset not in dataset_names():
         raise BenchmarkError(f"unknown dataset {dataset!r} for the epoch benchmark; choose "
-                             f"one of {', '.join(DATASETS)}")
+                             f"one of {', '.join(dataset_names())}")
     for what, value in (("rounds", rounds), ("threads", threads), ("images", images)):
         if value is not None and value < 1:
             raise BenchmarkError(f"{what} must be a positive integer, got {value}")
@@ -221,7 +220,7 @@ def _check_settings(dataset, rounds, threads, images, max_other_cpu) -> None:
         raise BenchmarkError(f"max-other-cpu must lie between 0 and 1, got {max_other_cpu}")
 
 
-def run_epoch(dataset: str = "fashion-mnist", rounds: int = 2, threads: int | None = None,
+def run_epoch(dataset: str = DEFAULT_DATASET, rounds: int = 2, threads: int | None = None,
               images: int | None = None, max_other_cpu: float = 0.1, compare: bool = True,
               data_dir: str | None = None, download: bool = False, progress=None,
               timeout: float = 1800) -> dict:
@@ -231,22 +230,18 @@ def run_epoch(dataset: str = "fashion-mnist", rounds: int = 2, threads: int | No
     (``FileNotFoundError`` naming it and how to get it); ``download`` fetches it instead.
     ``progress(line)``, when given, is told about every finished round.
     """
-    from ..train.loop import load_datasets
-
     _check_settings(dataset, rounds, threads, images, max_other_cpu)
-    if dataset == "sample" and (data_dir or download):
-        raise BenchmarkError("the bundled sample is part of the package: --data-dir and "
-                             "--download do not apply to it")
+    check_data_source(dataset, data_dir, download, error=BenchmarkError)
     threads = threads or default_threads()
     train_set, test_set, _ = load_datasets(dataset, data_dir, download=download)
     n_train, n_test = len(train_set), len(test_set)
     del train_set, test_set  # the workers read their own copies
     if images is not None and images > n_train:
-        raise BenchmarkError(f"images: {_NAMES[dataset]} has {n_train:,} training images, "
-                             f"fewer than the {images:,} asked for")
+        raise BenchmarkError(f"images: {get_dataset(dataset).title} has {n_train:,} training "
+                             f"images, fewer than the {images:,} asked for")
     libraries, notes = ["ours"], []
     if compare:
-        usable, why = torch_status("cpu")
+        usable, why = torch_status(backend.HOST)
         libraries += ["torch"] if usable else []
         notes += [] if usable else [why]
     settings = {"dataset": dataset, "data_dir": data_dir, "images": images or n_train,
@@ -335,7 +330,7 @@ def ratio_of(numerator: list, denominator: list, max_other_cpu: float) -> dict:
 
 def format_epoch_report(report: dict) -> str:
     """The report as a Markdown table with a few lines of context."""
-    name, parts = _NAMES[report["dataset"]], report["parts"]
+    name, parts = get_dataset(report["dataset"]).title, report["parts"]
     timed = report["timed_images"]
     torch_version = report["versions"].get("torch")
     lines = [

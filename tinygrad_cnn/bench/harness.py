@@ -31,6 +31,7 @@ import tempfile
 
 import numpy as np
 
+from .. import backend
 from . import worker as bw
 from .stats import format_ratio, quiet_or_all, ratio_summary, same_result, spread
 from .worker import LIBRARIES
@@ -72,34 +73,31 @@ def available_bytes() -> int | None:
     return None if available is None else available * 1024
 
 
-def check_memory(cases, device: str = "cpu", free_bytes: int | None = None) -> None:
+def check_memory(cases, device: str = backend.HOST, free_bytes: int | None = None) -> None:
     """Refuse, before anything runs, a case that would not fit in memory.
 
     A batch too large for the machine would otherwise get the worker killed by the
     kernel's out-of-memory killer after minutes of swapping, with no message at all.
     """
     if free_bytes is None:
-        free_bytes = _free_device_bytes(device) if device != "cpu" else available_bytes()
+        free_bytes = backend.free_memory_bytes(device)
+        if free_bytes is None:  # the host: what the system can still give
+            free_bytes = available_bytes()
     if free_bytes is None:
         return
     for task, batch_size in cases:
         need = estimate_peak_bytes(task, batch_size)
-        if device != "cpu":
+        if backend.is_accelerator(device):
             need -= _BASE_BYTES  # the libraries live in host memory
         if need > free_bytes:
             what = "a training step" if task == "train" else "an inference pass"
-            where = "GPU memory is free" if device != "cpu" else "memory is available"
+            where = "GPU memory is free" if backend.is_accelerator(device) else \
+                "memory is available"
             raise BenchmarkError(
                 f"{what} at batch {batch_size:,} needs about {need / 2**30:.1f} GiB "
                 f"(estimated), but only {free_bytes / 2**30:.1f} GiB of {where}; "
                 f"choose a smaller batch size")
 
-
-def _free_device_bytes(device: str) -> int | None:
-    from .. import backend
-
-    cupy = backend.require_cuda()
-    return int(cupy.cuda.Device().mem_info[0])
 
 def thread_env(threads: int, base=None) -> dict:
     """``base`` (default: this environment) with every thread-count variable set."""
@@ -140,7 +138,7 @@ def run_process(command: list, env: dict, what: str, timeout: float):
 
 
 def run_worker(library: str, task: str, batch_size: int, inputs: str, threads: int,
-               device: str = "cpu", warmup: float = 0.5, block_seconds: float = 0.3,
+               device: str = backend.HOST, warmup: float = 0.5, block_seconds: float = 0.3,
                blocks: int = 5, max_other_cpu: float = 0.1, timeout: float = 900) -> dict:
     """Start a worker process for one library and case; return its result."""
     result_path = os.path.join(inputs, f"result-{library}-{task}{batch_size}.json")
@@ -212,7 +210,7 @@ def torch_status(device: str) -> tuple[bool, str]:
     asks ``torch.cuda.is_available()`` for the GPU."""
     if importlib.util.find_spec("torch") is None:
         return False, "PyTorch is not installed: ours only"
-    if device == "cpu":
+    if not backend.is_accelerator(device):
         return True, "PyTorch"
     probe = "import sys, torch; print(torch.__version__); sys.exit(torch.cuda.is_available())"
     try:
@@ -229,7 +227,7 @@ def torch_status(device: str) -> tuple[bool, str]:
 
 def run(batch_sizes=(64, 256), inference_batch_size: int | None = 1000, rounds: int = 5,
         blocks: int = 5, block_seconds: float = 0.3, warmup: float = 0.5,
-        threads: int | None = None, device: str = "cpu", max_other_cpu: float = 0.1,
+        threads: int | None = None, device: str = backend.HOST, max_other_cpu: float = 0.1,
         compare: bool = True, seed: int = 0, progress=None) -> dict:
     """Measure every case, each library in its own processes; return the report as a dict.
 

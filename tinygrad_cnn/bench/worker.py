@@ -299,7 +299,7 @@ def _torch(task, device, weights, batches, threads):
     def value(result):
         return float(result.detach().cpu().double().mean())
 
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync = getattr(torch, torch.device(device).type).synchronize  # torch.cpu's does nothing
     return step, value, sync, torch.__version__
 
 

@@ -43,16 +43,19 @@ non_negative_float = number(float, True, "a finite number >= 0")
 # ----------------------------------------------------------------------------- shared arguments
 
 def add_data_args(p: argparse.ArgumentParser, dataset_default="auto", dataset_help=None):
+    from ..data import MIRRORS, dataset_names, get_dataset
+
     p.add_argument("--dataset", default=dataset_default,
-                   choices=["auto", "mnist", "fashion-mnist", "sample"],
+                   choices=["auto", *dataset_names()],
                    help=dataset_help or "auto: MNIST where it is found, else the bundled "
                    "sample (default)")
     p.add_argument("--data-dir", default=None,
                    help="folder holding the IDX files (also $TINYGRAD_CNN_DATA); when given, "
                    "the data must be there")
     p.add_argument("--download", action="store_true",
-                   help="fetch MNIST / Fashion-MNIST (SHA-256 checked) when not found")
-    p.add_argument("--device", default=None, choices=["cpu", "cuda", "gpu"],
+                   help=f"fetch {' / '.join(get_dataset(n).title for n in MIRRORS)} (SHA-256 "
+                   "checked) when not found")
+    p.add_argument("--device", default=None, choices=backend.device_choices(),
                    help="default: $TINYGRAD_CNN_DEVICE, else cpu")
 
 

@@ -46,23 +46,25 @@ def add_parser(subparsers) -> None:
                    help="time ours only")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--device", default=None, choices=["cpu", "cuda", "gpu"],
+    p.add_argument("--device", default=None, choices=backend.device_choices(),
                    help="cuda compares with PyTorch on the same GPU, never with the CPU")
     _add_epoch_arguments(p)
     p.set_defaults(run_command=run, parser=p)
 
 
 def _add_epoch_arguments(p: argparse.ArgumentParser) -> None:
-    from ..bench.epoch import DATASETS as EPOCH_DATASETS
-    from ..bench.epoch import OVERHEAD_LIMIT
+    from ..bench.epoch import DEFAULT_DATASET, OVERHEAD_LIMIT
+    from ..data import dataset_names
+
+    others = ", ".join(name for name in dataset_names() if name != DEFAULT_DATASET)
 
     epoch = p.add_argument_group(
         f"the epoch breakdown (the goal: the CLI's epoch at most {OVERHEAD_LIMIT:g}x the bare "
         "steps)")
-    epoch.add_argument("--epoch", nargs="?", const="fashion-mnist", default=None,
-                       choices=EPOCH_DATASETS, metavar="DATASET",
+    epoch.add_argument("--epoch", nargs="?", const=DEFAULT_DATASET, default=None,
+                       choices=dataset_names(), metavar="DATASET",
                        help="instead of the step and inference table, time one epoch on "
-                       "DATASET (fashion-mnist when not named; also mnist, sample) in its "
+                       f"DATASET ({DEFAULT_DATASET} when not named; also {others}) in its "
                        "parts: bare training steps, data loader, loss and accuracy "
                        "bookkeeping, progress bar, evaluation, the `tinygrad-cnn train` CLI "
                        "itself, and PyTorch's bare steps; CPU only, about 30 s per round on "
@@ -92,8 +94,7 @@ def run(args) -> int:
         if given:
             raise UsageError(f"{', '.join(given)}: only with --epoch")
         device = chosen_device(args.device)
-        if device == "cuda":
-            backend.require_cuda()
+        backend.array_module(device)  # an unusable device fails here, saying why
         report = run_steps(batch_sizes=args.batch_size,
                            inference_batch_size=args.inference_batch_size,
                            rounds=args.rounds or 5, blocks=args.repeat,
@@ -101,7 +102,7 @@ def run(args) -> int:
                            threads=args.threads, device=device,
                            max_other_cpu=args.max_other_cpu, compare=args.torch,
                            seed=args.seed, progress=progress)
-    elif args.device not in (None, "cpu"):
+    elif args.device is not None and backend.is_accelerator(args.device):
         raise UsageError("--epoch times training on the CPU only: leave out --device")
     else:
         report = run_epoch(dataset=args.epoch, rounds=args.rounds or 2,

@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..data import DataLoader
+    from ..data import DataLoader, check_data_source
     from ..models import LeNet5
     from ..train.checkpoint import inspect_checkpoint, read_checkpoint
     from ..train.loop import load_datasets
@@ -49,8 +49,8 @@ def run(args) -> int:
     saved = inspect_checkpoint(args.checkpoint)["config"]
     dataset = args.dataset or saved["dataset"]
     data_dir = args.data_dir or (saved.get("data_dir") if dataset == saved["dataset"] else None)
-    if dataset == "sample" and (args.data_dir or args.download):
-        raise UsageError("--data-dir and --download do not apply to the bundled sample")
+    check_data_source(dataset, args.data_dir, args.download,
+                      named_by="--dataset" if args.dataset else None, error=UsageError)
     _, test_set, dataset = load_datasets(dataset, data_dir, saved["normalize"], args.download,
                                          train=False)
     device = chosen_device(args.device)

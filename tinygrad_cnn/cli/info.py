@@ -20,10 +20,8 @@ def run(args) -> int:
     print(f"tinygrad-cnn {__version__}")
     print(f"Python {platform.python_version()} ({sys.executable})")
     print(f"NumPy {np.__version__}")
-    labels = {"cupy": "CuPy", "cuda runtime": "CUDA runtime", "cuda driver": "CUDA driver",
-              "gpu": "GPU"}
-    for key, value in backend.cuda_versions().items():
-        print(f"{labels[key]}: {value}")
+    for label, value in backend.stack_versions().items():
+        print(f"{label}: {value}")
     setting = f"{backend.ENV_VAR}={backend.default_device_setting()!r}"
     try:
         print(f"default device: {backend.default_device()} ({setting})")

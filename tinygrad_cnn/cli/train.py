@@ -48,15 +48,15 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..data import check_data_source
     from ..train.config import TrainConfig
     from ..train.loop import fit
 
     if args.resume and not args.checkpoint:
         raise UsageError("--resume continues from --checkpoint, but --checkpoint '' "
                          "disables checkpoints; name the checkpoint to resume")
-    if args.dataset == "sample" and (args.data_dir or args.download):
-        raise UsageError("--data-dir and --download do not apply to --dataset sample (it is "
-                         "bundled with the package)")
+    check_data_source(args.dataset, args.data_dir, args.download, named_by="--dataset",
+                      error=UsageError)
     checkpoint = args.checkpoint or None
     config = TrainConfig(
         dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,

@@ -1,8 +1,12 @@
-"""MNIST, Fashion-MNIST and the bundled MNIST sample as in-memory array datasets.
+"""Datasets held as in-memory arrays, read by the record that describes them.
 
-A dataset here is two NumPy arrays held whole in memory: ``images`` float32 ``(N, 1, 28, 28)``
+A dataset here is two NumPy arrays held whole in memory: ``images`` float32 ``(N, 1, H, W)``
 and ``labels`` int64 ``(N,)``. Keeping them whole lets the ``DataLoader`` cut a batch with one
 fancy-indexing operation instead of a Python loop over samples.
+
+Two readers serve every registered dataset: :class:`IdxDataset` for one kept in IDX files
+(MNIST, Fashion-MNIST), searched for on disk or downloaded, and :class:`BundledDataset` for
+one shipped inside the package (the MNIST sample). :func:`open_dataset` opens either by name.
 
 Where the files are looked for (the first directory holding both files of the requested
 split wins):
@@ -11,19 +15,19 @@ split wins):
   ``<name>`` and ``<TorchvisionName>/raw``, then the folder itself. A directory the user
   named must exist and hold the data; nothing else is quietly used instead.
 * without one: 1. ``$TINYGRAD_CNN_DATA`` (its subfolders as above, then itself); 2. the user
-  cache ``$XDG_CACHE_HOME/tinygrad_cnn/<name>`` (default ``~/.cache/...``); 3. for
-  Fashion-MNIST, where Debian's ``dataset-fashion-mnist`` package installs it:
-  ``/usr/share/datasets/fashion-mnist``.
+  cache ``$XDG_CACHE_HOME/tinygrad_cnn/<name>`` (default ``~/.cache/...``); 3. where a
+  system package installs it, when its record names such a place (Debian's
+  ``dataset-fashion-mnist``: ``/usr/share/datasets/fashion-mnist``).
 
-``<name>`` is ``mnist`` or ``fashion-mnist``. The two datasets use identical file names, so
-keep them in separate subfolders of a shared data directory.
+``<name>`` is the dataset's registered name (``mnist``, ``fashion-mnist``). Datasets of this
+family use identical file names, so keep them in separate subfolders of a shared data
+directory.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,47 +35,16 @@ import numpy as np
 from .. import backend
 from .download import (
     DATA_ENV_VAR,
-    MIRRORS,
-    SHA256,
-    SPLIT_FILES,
-    DownloadError,
-    _xdg_cache_home,
-    dataset_key,
     default_data_root,
     download_dataset,
-    download_file,
+    files_dataset,
+    user_cache_dir,
 )
 from .idx import DataFormatError, load_idx
+from .registry import SPLIT_FILES, DatasetInfo, check_data_source, get_dataset
 
-__all__ = ["ArrayDataset", "MNIST", "FashionMNIST", "MNISTSample", "SAMPLE_PATH",
-           "DATA_ENV_VAR", "MIRRORS", "SHA256", "DownloadError", "download_file",
-           "download_dataset", "default_data_root", "search_dirs", "find_split"]
-
-#: The bundled 5,000-digit MNIST sample (see SAMPLE_LICENSE.txt next to it).
-SAMPLE_PATH = Path(__file__).with_name("mnist_sample.npz")
-
-@dataclass(frozen=True)
-class _Spec:
-    """What differs between MNIST and Fashion-MNIST."""
-
-    key: str                    # folder name and download_dataset name
-    torch_name: str             # torchvision's folder name, so its downloads are found too
-    classes: tuple[str, ...]
-    mean: float                 # training-set pixel mean and std of the [0, 1] images
-    std: float
-    system_dirs: tuple[str, ...] = ()
-    hint: str = ""              # extra advice for the not-found message
-
-
-_MNIST = _Spec("mnist", "MNIST", tuple(str(d) for d in range(10)), 0.1307, 0.3081)
-_FASHION = _Spec(
-    "fashion-mnist", "FashionMNIST",
-    ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-    0.2860, 0.3530,
-    system_dirs=("/usr/share/datasets/fashion-mnist",),
-    hint="on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist",
-)
+__all__ = ["ArrayDataset", "BundledDataset", "IdxDataset", "find_split", "open_dataset",
+           "search_dirs"]
 
 
 class ArrayDataset:
@@ -113,13 +86,13 @@ class ArrayDataset:
                 f"{self.images.dtype}, labels={self.labels.dtype})")
 
 
-def _to_float_images(raw: np.ndarray, spec: _Spec, normalize: bool) -> np.ndarray:
-    """uint8 ``(N, 28, 28)`` -> float32 ``(N, 1, 28, 28)`` in [0, 1], or standardised."""
+def _to_float_images(raw: np.ndarray, info: DatasetInfo, normalize: bool) -> np.ndarray:
+    """uint8 ``(N, H, W)`` -> float32 ``(N, 1, H, W)`` in [0, 1], or standardised."""
     images = raw.astype(np.float32).reshape(raw.shape[0], 1, *raw.shape[1:])
     images /= 255.0
     if normalize:
-        images -= np.float32(spec.mean)
-        images /= np.float32(spec.std)
+        images -= np.float32(info.mean)
+        images /= np.float32(info.std)
     return images
 
 
@@ -142,27 +115,30 @@ def _check_pair(images: np.ndarray, labels: np.ndarray, where: tuple, n_classes:
                               f"{labels.min()}..{labels.max()}")
 
 
-def search_dirs(spec_or_name, root=None) -> list[Path]:
-    """Every directory searched for a dataset, in the order searched.
+def search_dirs(dataset, root=None) -> list[Path]:
+    """Every directory searched for a dataset kept in files, in the order searched.
 
     Parameters
     ----------
-    spec_or_name : str
-        ``"mnist"`` or ``"fashion-mnist"``.
+    dataset : str or DatasetInfo
+        ``"mnist"``, ``"fashion-mnist"`` or another registered name, or a record.
     root : str or path-like, optional
         An explicit data directory: when given, the only place searched.
     """
-    spec = spec_or_name if isinstance(spec_or_name, _Spec) else _SPECS[dataset_key(spec_or_name)]
+    info = dataset if isinstance(dataset, DatasetInfo) else files_dataset(dataset)
+
+    def inside(base: Path) -> list[Path]:
+        torchvision = [base / info.torchvision_name / "raw"] if info.torchvision_name else []
+        return [base / info.name, *torchvision, base]
+
     if root is not None:  # the user named a place: only there
-        base = Path(root).expanduser()
-        return [base / spec.key, base / spec.torch_name / "raw", base]
+        return inside(Path(root).expanduser())
     dirs = []
     env = os.environ.get(DATA_ENV_VAR) or None
     if env is not None:
-        base = Path(env).expanduser()
-        dirs += [base / spec.key, base / spec.torch_name / "raw", base]
-    dirs.append(_xdg_cache_home() / "tinygrad_cnn" / spec.key)
-    dirs += [Path(d) for d in spec.system_dirs]
+        dirs += inside(Path(env).expanduser())
+    dirs.append(user_cache_dir() / info.name)
+    dirs += [Path(d) for d in info.system_dirs]
     return list(dict.fromkeys(dirs))  # drop duplicates, keep order
 
 
@@ -173,10 +149,13 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def find_split(directory: Path, split: str) -> tuple[Path, Path] | None:
-    """The (images, labels) files of ``split`` in ``directory``, raw preferred over ``.gz``."""
+def find_split(directory: Path, split: str, files=None) -> tuple[Path, Path] | None:
+    """The (images, labels) files of ``split`` in ``directory``, raw preferred over ``.gz``.
+
+    ``files`` is a record's split -> file names table (default: the standard IDX names).
+    """
     found = []
-    for stem in SPLIT_FILES[split]:
+    for stem in (files or SPLIT_FILES)[split]:
         for name in (stem, stem + ".gz"):
             if _is_file(directory / name):
                 found.append(directory / name)
@@ -186,69 +165,39 @@ def find_split(directory: Path, split: str) -> tuple[Path, Path] | None:
     return found[0], found[1]
 
 
-def _not_found_message(cls_name: str, spec: _Spec, split: str, dirs: list[Path],
+def _not_found_message(who: str, info: DatasetInfo, split: str, dirs: list[Path],
                        target: Path) -> str:
     """One line: what was looked for, where, and the ways to get it."""
-    img, lbl = SPLIT_FILES[split]
+    img, lbl = info.files[split]
     places = ", ".join(str(d) for d in dirs)
-    message = (f"{cls_name} {split} files ({img}[.gz], {lbl}[.gz]) not found in: {places}. "
+    message = (f"{who} {split} files ({img}[.gz], {lbl}[.gz]) not found in: {places}. "
                f"Fetch them (11-30 MB) into {target} with download=True (the CLI: "
                "--download), or point root= (the CLI: --data-dir) or $TINYGRAD_CNN_DATA at "
-               f"a folder that holds them, directly or in a '{spec.key}' subfolder")
-    return message + (f"; {spec.hint}" if spec.hint else "")
+               f"a folder that holds them, directly or in a '{info.name}' subfolder")
+    return message + (f"; {info.hint}" if info.hint else "")
 
 
-class _IdxDataset(ArrayDataset):
-    """Shared loader of the MNIST-format datasets; subclasses only pick a spec."""
-
-    _spec: _Spec
-
-    def __init__(self, root=None, train: bool = True, download: bool = False,
-                 normalize: bool = False):
-        spec, split = self._spec, ("train" if train else "test")
-        if root is not None and not download and not Path(root).expanduser().is_dir():
-            raise FileNotFoundError(
-                errno.ENOENT, f"the {type(self).__name__} data directory (root=, the CLI's "
-                "--data-dir) does not exist; pass download=True (--download) to fetch the "
-                "data into it", str(root))
-        dirs = search_dirs(spec, root)
-        files = next((f for f in (find_split(d, split) for d in dirs) if f), None)
-        base = Path(root).expanduser() if root is not None else default_data_root()
-        if files is None and download:
-            files = find_split(download_dataset(spec.key, base), split)
-        if files is None:
-            raise FileNotFoundError(_not_found_message(type(self).__name__, spec, split, dirs,
-                                                       base / spec.key))
-        raw_images, labels = load_idx(files[0]), load_idx(files[1])
-        _check_pair(raw_images, labels, files, len(spec.classes))
-        super().__init__(_to_float_images(raw_images, spec, normalize), labels, spec.classes)
-        self.train, self.normalize = train, normalize
-        self.root = files[0].parent
-        self.files = files
-
-    def __repr__(self) -> str:
-        split = "train" if self.train else "test"
-        return f"{type(self).__name__}(split={split!r}, n={len(self)}, root='{self.root}')"
-
-
-class MNIST(_IdxDataset):
-    """The MNIST handwritten digits (LeCun, Cortes & Burges): 60,000 train, 10,000 test.
+class IdxDataset(ArrayDataset):
+    """A registered dataset kept in IDX files: found on disk, or fetched with ``download``.
 
     Parameters
     ----------
     root : str or path-like, optional
-        Data directory searched first (see the module docstring for the full search order).
+        Data directory, the only place searched when given (see the module docstring for
+        the search order without one).
     train : bool
         The training split if true, else the test split.
     download : bool
         Fetch the files (SHA-256 verified) when they are not found anywhere.
     normalize : bool
-        Standardise with the training-set mean 0.1307 and std 0.3081 instead of [0, 1].
+        Standardise with the record's training-set mean and std instead of [0, 1].
+    dataset : str
+        The registered name; a subclass of its own (``MNIST``) fixes it.
 
     Attributes
     ----------
     images : numpy.ndarray
-        float32 ``(N, 1, 28, 28)``.
+        float32 ``(N, 1, H, W)``.
     labels : numpy.ndarray
         int64 ``(N,)``.
     classes : list of str
@@ -256,44 +205,103 @@ class MNIST(_IdxDataset):
         The image and label files that were read.
     """
 
-    _spec = _MNIST
+    dataset: str | None = None
+
+    def __init__(self, root=None, train: bool = True, download: bool = False,
+                 normalize: bool = False, *, dataset: str | None = None):
+        info, split = files_dataset(dataset or self.dataset), ("train" if train else "test")
+        self.dataset = info.name
+        if root is not None and not download and not Path(root).expanduser().is_dir():
+            raise FileNotFoundError(
+                errno.ENOENT, f"the {self._who()} data directory (root=, the CLI's "
+                "--data-dir) does not exist; pass download=True (--download) to fetch the "
+                "data into it", str(root))
+        dirs = search_dirs(info, root)
+        files = next((f for f in (find_split(d, split, info.files) for d in dirs) if f), None)
+        base = Path(root).expanduser() if root is not None else default_data_root()
+        if files is None and download:
+            files = find_split(download_dataset(info.name, base), split, info.files)
+        if files is None:
+            raise FileNotFoundError(_not_found_message(self._who(), info, split, dirs,
+                                                       base / info.name))
+        raw_images, labels = load_idx(files[0]), load_idx(files[1])
+        _check_pair(raw_images, labels, files, len(info.classes))
+        super().__init__(_to_float_images(raw_images, info, normalize), labels, info.classes)
+        self.train, self.normalize = train, normalize
+        self.root = files[0].parent
+        self.files = files
+
+    def _who(self) -> str:
+        """How messages name this reader: its own class, else the generic one and the name."""
+        if type(self).dataset is None:
+            return f"{type(self).__name__}({self.dataset!r})"
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        split = "train" if self.train else "test"
+        return (f"{type(self).__name__}({_generic_name(self)}split={split!r}, n={len(self)}, "
+                f"root='{self.root}')")
 
 
-class FashionMNIST(_IdxDataset):
-    """Zalando's Fashion-MNIST clothing images, a drop-in harder replacement for MNIST.
+class BundledDataset(ArrayDataset):
+    """A registered dataset shipped inside the package as one ``.npz`` file.
 
-    Same interface and file names as :class:`MNIST`; normalisation uses mean 0.2860 and
-    std 0.3530. Also found where Debian's ``dataset-fashion-mnist`` package installs it.
-    """
-
-    _spec = _FASHION
-
-
-class MNISTSample(ArrayDataset):
-    """5,000 real MNIST digits bundled with the package: 4,000 train / 1,000 test.
-
-    Stratified (400 / 100 per class), so examples and tests run offline with real data.
-    Provenance and licence (CC BY-SA 3.0): ``SAMPLE_LICENSE.txt`` next to the data file.
+    The file holds ``train_images``, ``train_labels``, ``test_images`` and ``test_labels``
+    (uint8 images ``(N, H, W)``, integer labels). Nothing is searched for or downloaded.
 
     Parameters
     ----------
     train : bool
-        The 4,000-image training part if true, else the 1,000-image test part.
+        The training part if true, else the test part.
     normalize : bool
-        Standardise with the MNIST mean and std, as :class:`MNIST` does.
+        Standardise with the record's mean and std instead of [0, 1].
+    dataset : str
+        The registered name; a subclass of its own (``MNISTSample``) fixes it.
     """
 
-    def __init__(self, train: bool = True, normalize: bool = False):
+    dataset: str | None = None
+
+    def __init__(self, train: bool = True, normalize: bool = False, *,
+                 dataset: str | None = None):
+        info = get_dataset(dataset or self.dataset)
+        if info.bundled is None:
+            raise ValueError(f"{info.name!r} is not bundled with the package: read it with "
+                             "IdxDataset")
         split = "train" if train else "test"
-        with np.load(SAMPLE_PATH, allow_pickle=False) as npz:
+        with np.load(info.bundled, allow_pickle=False) as npz:
             raw_images, labels = npz[f"{split}_images"], npz[f"{split}_labels"]
-        _check_pair(raw_images, labels, (SAMPLE_PATH, SAMPLE_PATH), 10)
-        super().__init__(_to_float_images(raw_images, _MNIST, normalize), labels,
-                         _MNIST.classes)
-        self.train, self.normalize = train, normalize
+        _check_pair(raw_images, labels, (info.bundled, info.bundled), len(info.classes))
+        super().__init__(_to_float_images(raw_images, info, normalize), labels, info.classes)
+        self.dataset, self.train, self.normalize = info.name, train, normalize
 
     def __repr__(self) -> str:
-        return f"MNISTSample(split={'train' if self.train else 'test'!r}, n={len(self)})"
+        split = "train" if self.train else "test"
+        return f"{type(self).__name__}({_generic_name(self)}split={split!r}, n={len(self)})"
 
 
-_SPECS = {"mnist": _MNIST, "fashion-mnist": _FASHION}
+def _generic_name(reader) -> str:
+    """``'name', `` for a generic reader's repr; nothing for a class of the dataset's own."""
+    return "" if type(reader).dataset else f"{reader.dataset!r}, "
+
+
+def open_dataset(name: str, root=None, *, train: bool = True, download: bool = False,
+                 normalize: bool = False) -> ArrayDataset:
+    """One split of a registered dataset, read by its record's loader.
+
+    Parameters
+    ----------
+    name : str
+        A registered name (:func:`dataset_names`) or alias.
+    root, download :
+        Where to look and whether to fetch, for a dataset kept in files; a bundled one
+        refuses both (``DatasetError``).
+    train, normalize :
+        As :class:`IdxDataset`.
+    """
+    info = get_dataset(name)
+    if info.bundled is not None:
+        check_data_source(info.name, root, download, named_by="--dataset")
+        return (info.loader or BundledDataset)(train=train, normalize=normalize,
+                                               dataset=info.name)
+    return (info.loader or IdxDataset)(root, train=train, download=download,
+                                       normalize=normalize, dataset=info.name)

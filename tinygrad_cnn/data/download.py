@@ -1,5 +1,6 @@
-"""Where MNIST-style data lives and how to fetch it: the standard file names, the data
-directory (``$TINYGRAD_CNN_DATA`` or the user cache), mirrors and SHA-256 checks.
+"""Where datasets kept in files live and how to fetch them: the data directory
+(``$TINYGRAD_CNN_DATA`` or the user cache), and downloads from the mirrors a dataset's record
+lists, checked against the SHA-256 it gives.
 
 Downloads stream into a temporary file in the destination folder and are renamed into
 place only once their checksum matches, so a broken or forged file never sits under the
@@ -17,58 +18,21 @@ from pathlib import Path
 
 from ..fileio import atomic_write
 from .idx import DataFormatError
+from .registry import DatasetError, DatasetInfo, RegistryView, get_dataset
 
 #: Environment variable naming a shared data directory.
 DATA_ENV_VAR = "TINYGRAD_CNN_DATA"
 
-#: split -> (images file, labels file), without the optional ``.gz``.
-SPLIT_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
+
+def _kept_in_files(info: DatasetInfo) -> bool:
+    return info.bundled is None
 
 
-# -------------------------------------------------------------------------------- download
+#: name -> the mirrors of each dataset kept in files (read-only; the records are the source).
+MIRRORS = RegistryView(lambda info: info.mirrors, keep=_kept_in_files)
 
-#: Mirrors tried in turn, each serving the four ``.gz`` files under their standard names.
-MIRRORS = {
-    "mnist": [
-        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "https://storage.googleapis.com/cvdf-datasets/mnist/",
-        "http://yann.lecun.com/exdb/mnist/",
-    ],
-    "fashion-mnist": [
-        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-    ],
-}
-
-#: SHA-256 of the published ``.gz`` files; a download that does not match is discarded.
-SHA256 = {
-    "mnist": {
-        "train-images-idx3-ubyte.gz":
-            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-        "train-labels-idx1-ubyte.gz":
-            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-        "t10k-images-idx3-ubyte.gz":
-            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-        "t10k-labels-idx1-ubyte.gz":
-            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-    },
-    "fashion-mnist": {
-        "train-images-idx3-ubyte.gz":
-            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-        "train-labels-idx1-ubyte.gz":
-            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-        "t10k-images-idx3-ubyte.gz":
-            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-        "t10k-labels-idx1-ubyte.gz":
-            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-    },
-}
-
-_NAMES = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "fashion_mnist": "fashion-mnist",
-          "fashionmnist": "fashion-mnist", "fashion": "fashion-mnist"}
+#: name -> {``.gz`` file: SHA-256} of each dataset kept in files (read-only, from the records).
+SHA256 = RegistryView(lambda info: info.sha256, keep=_kept_in_files)
 
 
 class _ChecksumMismatch(Exception):
@@ -79,24 +43,39 @@ class DownloadError(OSError):
     """No mirror delivered a file; the message lists each URL and its error."""
 
 
-def dataset_key(name: str) -> str:
-    """Canonical dataset name (``"mnist"`` or ``"fashion-mnist"``) for a user spelling."""
-    key = _NAMES.get(str(name).lower())
-    if key is None:
-        raise ValueError(f"unknown dataset {name!r}: expected 'mnist' or 'fashion-mnist'")
-    return key
+def files_dataset(name: str) -> DatasetInfo:
+    """The record of a dataset kept in IDX files (searched for on disk and downloadable),
+    by any spelling :func:`get_dataset` accepts.
+
+    Raises
+    ------
+    DatasetError
+        ``name`` is unknown or bundled with the package; the message lists the others.
+    """
+    try:
+        info = get_dataset(name)
+    except DatasetError:
+        info = None
+    if info is None or not _kept_in_files(info):
+        names = [repr(n) for n in MIRRORS]
+        either = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise DatasetError(f"unknown dataset {name!r}: expected {either}")
+    return info
 
 
-def _xdg_cache_home() -> Path:
+def user_cache_dir() -> Path:
+    """The package's folder in the user's cache: ``$XDG_CACHE_HOME/tinygrad_cnn``, by default
+    ``~/.cache/tinygrad_cnn``; downloads go there when no data directory is named."""
     value = os.environ.get("XDG_CACHE_HOME", "")
     # The XDG spec says relative values are invalid and must be ignored.
-    return Path(value) if value and os.path.isabs(value) else Path.home() / ".cache"
+    cache = Path(value) if value and os.path.isabs(value) else Path.home() / ".cache"
+    return cache / "tinygrad_cnn"
 
 
 def default_data_root() -> Path:
     """Where downloads go without a ``root``: ``$TINYGRAD_CNN_DATA``, else the user cache."""
     env = os.environ.get(DATA_ENV_VAR)
-    return Path(env).expanduser() if env else _xdg_cache_home() / "tinygrad_cnn"
+    return Path(env).expanduser() if env else user_cache_dir()
 
 
 def _sha256_of(path: Path) -> str:
@@ -173,27 +152,27 @@ def download_file(urls, dest, sha256: str, timeout: float = 30.0, progress: bool
 
 def download_dataset(name: str, root=None, *, mirrors=None, sha256=None,
                      timeout: float = 30.0, progress: bool = True) -> Path:
-    """Fetch the four ``.gz`` files of MNIST or Fashion-MNIST into ``<root>/<name>``.
+    """Fetch the ``.gz`` files of a registered dataset into ``<root>/<name>``.
 
     Files already there with the right SHA-256 are kept. Returns that directory.
 
     Parameters
     ----------
     name : str
-        ``"mnist"`` or ``"fashion-mnist"``.
+        A dataset kept in files: ``"mnist"``, ``"fashion-mnist"`` or one registered since.
     root : str or path-like, optional
         Base data directory; default ``$TINYGRAD_CNN_DATA``, else the user cache
         ``~/.cache/tinygrad_cnn`` (``$XDG_CACHE_HOME`` honoured).
     mirrors : sequence of str, optional
-        Base URLs to try in turn instead of ``MIRRORS[name]``.
+        Base URLs to try in turn instead of the record's.
     sha256 : dict, optional
-        File name -> SHA-256 instead of ``SHA256[name]``.
+        File name -> SHA-256 instead of the record's.
     """
-    key = dataset_key(name)
-    target = (Path(root).expanduser() if root is not None else default_data_root()) / key
-    mirrors = MIRRORS[key] if mirrors is None else list(mirrors)
-    hashes = SHA256[key] if sha256 is None else sha256
-    for stems in SPLIT_FILES.values():
+    info = files_dataset(name)
+    target = (Path(root).expanduser() if root is not None else default_data_root()) / info.name
+    mirrors = info.mirrors if mirrors is None else list(mirrors)
+    hashes = info.sha256 if sha256 is None else sha256
+    for stems in info.files.values():
         for fname in (stem + ".gz" for stem in stems):
             dest = target / fname
             if dest.is_file() and _sha256_of(dest) == hashes[fname].lower():

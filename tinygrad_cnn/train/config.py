@@ -13,6 +13,7 @@ import math
 
 from .. import backend
 from ..checks import is_int
+from ..data import DatasetError, get_dataset
 
 __all__ = ["ConfigError", "TrainConfig", "check_settings"]
 
@@ -49,19 +50,21 @@ class TrainConfig:
     force: bool = False
     download: bool = False
 
-    def resolved(self, dataset: str, recipes: dict) -> TrainConfig:
-        """A copy with ``dataset`` fixed and its recipe's defaults (from ``recipes``, by
-        dataset name) filled in, validated."""
-        if dataset not in recipes:
-            raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(recipes)}")
-        recipe = recipes[dataset]
-        pick = {k: getattr(self, k) if getattr(self, k) is not None else recipe[k]
+    def resolved(self, dataset: str) -> TrainConfig:
+        """A copy with ``dataset`` fixed and its recipe's defaults (from the dataset's
+        record) filled in, validated."""
+        try:
+            info = get_dataset(dataset)
+        except DatasetError as exc:
+            raise ConfigError(str(exc)) from None
+        recipe = info.recipe
+        pick = {k: getattr(self, k) if getattr(self, k) is not None else getattr(recipe, k)
                 for k in ("epochs", "lr", "schedule", "augment")}
         if pick["schedule"] not in ("cosine", "constant"):
             raise ConfigError(f"unknown schedule {pick['schedule']!r}; choose cosine or constant")
         config = dataclasses.replace(
-            self, dataset=dataset, **pick,
-            optimizer=(self.optimizer or recipe["optimizer"]).lower(),
+            self, dataset=info.name, **pick,
+            optimizer=(self.optimizer or recipe.optimizer).lower(),
             device=backend.parse_device(self.device) if self.device else backend.default_device(),
         )
         check_settings(config)

@@ -23,7 +23,8 @@ import numpy as np
 
 from .. import backend, optim
 from ..autograd import no_grad
-from ..data import MNIST, DataLoader, FashionMNIST, MNISTSample, RandomShift
+from .. import data
+from ..data import DataLoader, DatasetError, RandomShift, RegistryView, get_dataset
 from ..fileio import check_writable
 from ..models import LeNet5
 from ..serialization import CheckpointError
@@ -35,18 +36,9 @@ from .metrics import evaluate, read_to_host
 __all__ = ["RECIPES", "TrainingDiverged", "TrainingInterrupted", "check_destinations", "fit",
            "load_datasets", "make_optimizer"]
 
-# Defaults per dataset when the user does not say. The bundled 4,000-digit sample is small
-# enough to memorise, so it gets random 2-pixel shifts and a cosine-decayed Adam rate (in
-# PyTorch with the same recipe: 97.1-98.0% over 5 seeds, against 96.1-96.7% for plain Adam
-# at 1e-3). The full sets use the classic recipe: SGD, momentum 0.9, lr 0.01, batch 64.
-RECIPES = {
-    "sample": {"optimizer": "adam", "lr": 2e-3, "epochs": 20, "schedule": "cosine",
-               "augment": 2},
-    "mnist": {"optimizer": "sgd", "lr": 0.01, "epochs": 10, "schedule": "constant",
-              "augment": 0},
-    "fashion-mnist": {"optimizer": "sgd", "lr": 0.01, "epochs": 10, "schedule": "constant",
-                      "augment": 0},
-}
+#: dataset name -> its training defaults as a dict (optimizer, lr, epochs, schedule, augment);
+#: read-only, from each dataset's record (``data.get_dataset(name).recipe``).
+RECIPES = RegistryView(lambda info: dataclasses.asdict(info.recipe))
 
 
 class TrainingInterrupted(Exception):
@@ -62,38 +54,13 @@ class TrainingDiverged(RuntimeError):
 
 def load_datasets(name: str = "auto", data_dir=None, normalize: bool = True,
                   download: bool = False, train: bool = True):
-    """Return ``(train, test, name)``; with ``train=False`` only the test split is read
-    (``train`` is then None).
-
-    ``"auto"`` takes MNIST where it is found, else the bundled sample; but when a
-    ``data_dir`` is named (or ``download`` asked for) MNIST must be there (or be fetched):
-    a directory the user named is never silently replaced by the sample.
-    """
-    key = name.lower().replace("_", "-")
-    if key == "auto":
-        if data_dir is not None or download:
-            key = "mnist"
-        else:
-            try:
-                return (MNIST(train=True, normalize=normalize) if train else None,
-                        MNIST(train=False, normalize=normalize), "mnist")
-            except FileNotFoundError:
-                key = "sample"
-    if key == "sample":
-        if data_dir is not None or download:
-            raise ConfigError("the bundled sample is part of the package: --data-dir and "
-                              "--download do not apply to --dataset sample")
-        return (MNISTSample(train=True, normalize=normalize) if train else None,
-                MNISTSample(train=False, normalize=normalize), "sample")
-    classes = {"mnist": MNIST, "fashion-mnist": FashionMNIST}
-    if key not in classes:
-        raise ConfigError(
-            f"unknown dataset {name!r}; choose one of auto, mnist, fashion-mnist, sample"
-        )
-    cls = classes[key]
-    train_set = cls(data_dir, train=True, download=download, normalize=normalize) \
-        if train else None
-    return train_set, cls(data_dir, train=False, download=download, normalize=normalize), key
+    """:func:`tinygrad_cnn.data.load_datasets`, its refusals (an unknown dataset, a data
+    directory for the bundled one) raised as :class:`ConfigError`, a setting that cannot
+    train."""
+    try:
+        return data.load_datasets(name, data_dir, normalize, download, train)
+    except DatasetError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def make_optimizer(name: str, params, lr: float, momentum: float = 0.9,
@@ -208,7 +175,7 @@ def _prepare(config: TrainConfig, datasets) -> _Run:
                                                      config.normalize, config.download)
     else:
         (train_set, test_set), dataset = datasets, config.dataset
-    config = config.resolved(dataset, RECIPES)
+    config = config.resolved(dataset)
     for name, part in (("training", train_set), ("test", test_set)):
         if len(part) == 0:
             raise ConfigError(f"the {name} set is empty: nothing to {name[:5]} on "
@@ -367,7 +334,5 @@ def _summary(m: dict, epochs: int) -> str:
 
 
 def _describe(dataset, train_set, test_set) -> str:
-    names = {"sample": "the bundled MNIST sample", "mnist": "MNIST",
-             "fashion-mnist": "Fashion-MNIST"}
-    return (f"{names.get(dataset, dataset)} ({len(train_set):,} train / {len(test_set):,} "
+    return (f"{get_dataset(dataset).title} ({len(train_set):,} train / {len(test_set):,} "
             "test images)")
