@@ -150,3 +150,9 @@ def test_the_command_draws_the_picture_and_reports_violations(tmp_path, capsys):
     assert arch.main([str(dot_path)]) == 0
     assert dot_path.read_text().startswith("digraph architecture {")
     assert f"wrote {dot_path}" in capsys.readouterr().out
+
+
+def test_no_private_name_crosses_modules():
+    """A name with a leading underscore stays in its module: what another module needs is
+    public, with a name that explains it."""
+    assert arch.private_names_crossing() == []

@@ -53,7 +53,7 @@ from .generators import CounterRNG
 __all__ = [
     "ACCELERATOR", "CUDA_INSTALL_HINT", "DEVICES", "ENV_VAR", "HOST", "CounterRNG", "Device",
     "DeviceError", "DeviceSettingError", "array_module", "check_later", "cuda_status",
-    "cuda_versions", "default_device", "default_device_setting", "device_choices",
+    "default_device", "default_device_setting", "device_choices",
     "device_names", "device_of", "device_rng", "free_memory_bytes", "get", "get_state", "gpu_properties",
     "host_rng", "is_accelerator", "manual_seed", "move", "on_accelerator", "parse_device",
     "require_cuda", "set_state", "stack_versions", "synchronize", "to_host", "xp_of",
@@ -205,12 +205,6 @@ def stack_versions() -> dict:
     driver, the GPU), as ``tinygrad-cnn info`` prints it; never raises."""
     return {label: text for device in DEVICES.values()
             for label, text in device.versions().items()}
-
-
-def cuda_versions() -> dict:
-    """:func:`stack_versions` of the accelerator, keyed in lower case (``"cupy"``,
-    ``"cuda runtime"``, ``"cuda driver"``, ``"gpu"``)."""
-    return {label.lower(): text for label, text in DEVICES[ACCELERATOR].versions().items()}
 
 
 # ----------------------------------------------------------------------------- the default
