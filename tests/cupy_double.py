@@ -28,7 +28,13 @@ where the behaviour is subtle):
   that relies on NumPy's "last wins" fails here too;
 * ``bincount`` raises on an empty input (CuPy 13.0 to 14.1; 14.2 returns zeros) and
   synchronises twice (``cupy/_statistics/histogram.py``); boolean-mask indexing and
-  ``nonzero`` synchronise once;
+  ``nonzero`` synchronise once; ``lib.stride_tricks.sliding_window_view`` uploads its
+  window shape and reads each entry back to test its sign (one synchronisation per
+  windowed axis, ``cupy/lib/stride_tricks.py``);
+* where CuPy 13 and 14 differ (``ufunc.at`` dtypes, the promotion of scalar operands, the
+  synchronisation of ``fill``), the double behaves as one of them, 14 unless
+  ``TINYGRAD_CNN_CUPY_DOUBLE_VERSION=13``; :func:`behaving_as` switches it for a block.
+  The rules are in ``tests/cupy_double_versions.py``;
 * ``cupy.random.RandomState`` has no ``get_state``/``set_state`` and draws a stream that
   differs from NumPy's generators (Philox here; cuRAND on a GPU);
 * ``flags`` has only ``c_contiguous``, ``f_contiguous`` and ``owndata`` (no
@@ -52,9 +58,9 @@ through ``asnumpy``, ``item``, ``tolist``, ``float``/``int``/``complex``/``bool`
 above. CuPy arrays have no ``__index__``, so ``range(x)`` or ``lst[x]`` fail as on a GPU.
 
 Limits: the numerics are NumPy's (CuPy's kernels round differently in the last bits, its
-sums use other orders, cuRAND draws other numbers); type promotion is NumPy 2's, which CuPy
-14 follows (NEP 50) but CuPy 13 does not (it applies NumPy 1's value-based casting to NumPy
-scalars); there is one device, no streams (everything is synchronous), no memory pool, no
+sums use other orders, cuRAND draws other numbers); type promotion is NumPy 2's (NEP 50, as
+CuPy 14), or CuPy 13's value-based casting of scalar operands for ufuncs when behaving as
+CuPy 13 (not for ``where``, ``clip`` or ``isclose``, which take NumPy 2's); there is one device, no streams (everything is synchronous), no memory pool, no
 kernels (``ElementwiseKernel``, ``RawKernel``, ``fuse``), no ``cupyx``, no
 ``__cuda_array_interface__`` or DLPack, no structured dtypes, and only a subset of CuPy's
 functions (adding one is a line in the tables below: check its behaviour in CuPy's source
@@ -76,10 +82,33 @@ import sys
 import types
 import weakref
 
+import cupy_double_versions as versions
 import numpy as np
 
-__version__ = "14.2.0"
 _THIS_FILE = os.path.abspath(__file__)
+major = versions.major_from_environment()  # the CuPy major version the double behaves as
+__version__ = versions.RELEASES[major]
+
+
+def set_version(version) -> None:
+    """Behave as CuPy ``version`` (13 or 14) from now on: ``cupy.__version__`` follows."""
+    global major, __version__
+    major = versions.check_major(version)
+    __version__ = versions.RELEASES[major]
+    if "_MODULES" in globals():
+        _MODULES["cupy"].__version__ = __version__
+
+
+@contextlib.contextmanager
+def behaving_as(version):
+    """Behave as CuPy ``version`` (13 or 14) inside the block."""
+    before = major
+    set_version(version)
+    try:
+        yield
+    finally:
+        set_version(before)
+
 
 # ============================================================================ counters
 
@@ -705,7 +734,8 @@ class ndarray:
         if isinstance(value, ndarray):
             if value.shape != ():
                 raise ValueError("non-scalar cupy.ndarray cannot be used for fill")
-            _sync("fill with a 0-d device array")  # CuPy 14 tests `value == 0` on the host
+            if versions.fill_reads_the_device(major):  # CuPy 14 tests `value == 0` on the host
+                _sync("fill with a 0-d device array")
             value = value._a[()]
         else:
             value = np.asarray(value, dtype=self.dtype)
@@ -958,12 +988,16 @@ class ufunc:
                                  "argument")
             outs = out if isinstance(out, tuple) else (out,)
         in_arrays = [_kernel_arg(a) for a in ins]
+        if major < 14 and dtype is None:  # CuPy 13's value-based casting of scalars
+            in_arrays, signature = versions.legacy_operands(self._np, in_arrays)
+            if signature is not None:
+                kwargs["signature"] = signature
         out_arrays = []
         for o in outs:
             if o is not None and not isinstance(o, ndarray):
                 raise _unsupported(o)
             out_arrays.append(None if o is None else o._a)
-        kw = {"casting": casting}
+        kw = {"casting": casting, **kwargs}
         if dtype is not None:
             kw["dtype"] = _dtype(dtype)
         if any(o is not None for o in out_arrays):
@@ -988,6 +1022,9 @@ class ufunc:
         index, _, syncs = _prepare_index(a.shape, indices)
         for _ in range(syncs):
             _sync("boolean-mask scatter")
+        arrays = [i for i in index if isinstance(i, np.ndarray)]
+        if arrays and not (len(arrays) == 1 and arrays[0].dtype.kind == "b"):
+            versions.check_at_dtype(self.__name__, _dev(a, self.name + ".at").dtype, major)
         with np.errstate(all="ignore"):
             self._np.at(_dev(a, self.name + ".at"), index, _dev_or_scalar(b, self.name))
 
@@ -1674,8 +1711,20 @@ def as_strided(x, shape=None, strides=None):
 
 
 def sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):
-    view = np.lib.stride_tricks.sliding_window_view(_dev(x, "sliding_window_view"),
-                                                    window_shape, axis)
+    """A view of every window (cupy/lib/stride_tricks.py, the same in CuPy 13 and 14): it
+    uploads ``window_shape`` and tests each entry's sign on the host, one synchronisation
+    per entry, before it builds the view."""
+    if writeable:
+        raise NotImplementedError("Writeable views are not supported.")
+    a = _dev(x, "sliding_window_view")
+    shape = tuple(window_shape) if np.iterable(window_shape) else (window_shape,)
+    on_device = np.array(shape)
+    _upload_host(on_device, "sliding_window_view window_shape")
+    for dim in on_device:
+        _sync("sliding_window_view: `dim < 0` of the window shape")
+        if dim < 0:
+            raise ValueError("`window_shape` cannot contain negative values")
+    view = np.lib.stride_tricks.sliding_window_view(a, shape, axis)
     return _wrap(_strided(view, view.shape, view.strides))
 
 

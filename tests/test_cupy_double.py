@@ -2,8 +2,9 @@
 has a test here, so a GPU-path test that passes on the double cannot pass by leaning on NumPy.
 
 What it does not model (so tests on it cannot catch): CuPy's exact rounding and summation
-order, cuRAND's numbers, CuPy 13's value-based promotion of NumPy scalars, streams and
-asynchrony, the memory pool, custom kernels.
+order, cuRAND's numbers, streams and asynchrony, the memory pool, custom kernels. Where
+CuPy 13 and 14 differ it behaves as one of them (TINYGRAD_CNN_CUPY_DOUBLE_VERSION, 14 by
+default); the tests here hold under either setting.
 """
 
 import os
@@ -12,6 +13,7 @@ import sys
 import warnings
 
 import cupy_double
+import cupy_double_versions
 import numpy as np
 import pytest
 
@@ -71,12 +73,35 @@ def test_lists_are_refused_by_ufuncs():
         cp.arange(2) + [1, 2]
 
 
-def test_python_and_numpy_scalars_are_fine_and_promote_as_numpy_2():
+def test_python_and_numpy_scalars_are_fine_and_promote_as_the_cupy_version_does():
     x = cp.arange(3, dtype=np.float32)
     assert (x * 2.0).dtype == np.float32 and (2 ** x).get().tolist() == [1.0, 2.0, 4.0]
     assert (x * np.float32(2)).dtype == np.float32
-    assert (np.float64(1) + x).dtype == np.float64  # NEP 50, as CuPy 14 (CuPy 13: float32)
+    # NEP 50 on CuPy 14; CuPy 13 casts scalars by value (_kernel.pyx guess_routine)
+    assert (np.float64(1) + x).dtype == (np.float64 if cupy_double.major >= 14 else np.float32)
     assert (x > np.array(1.0)).get().tolist() == [False, False, True]  # 0-d: CuPy's item()
+
+
+# (operation, CuPy 13's dtype, CuPy 14's dtype), read from _kernel.pyx at v13.6.0 / v14.2.0
+PROMOTIONS = [
+    (lambda: np.float64(1) + cp.arange(3, dtype=np.float32), "float32", "float64"),
+    (lambda: cp.arange(3, dtype=np.int8) + np.int64(1), "int8", "int64"),
+    (lambda: cp.arange(3, dtype=np.uint8) * np.int64(3), "uint8", "int64"),
+    (lambda: cp.arange(3, dtype=np.float32) + 1e300, "float64", "float32"),
+    (lambda: cp.arange(3, dtype=np.float16) * np.float32(2), "float16", "float32"),
+    (lambda: cp.arange(3, dtype=np.int32) * 1.5, "float64", "float64"),
+    (lambda: cp.arange(3, dtype=np.float32) * 2.0, "float32", "float32"),
+    (lambda: cp.zeros(3, dtype=np.bool_) + 1, "int64", "int64"),
+    (lambda: cp.arange(3, dtype=np.int32) + cp.arange(3, dtype=np.int64), "int64", "int64"),
+]
+
+
+@pytest.mark.parametrize("version", [13, 14])
+@pytest.mark.parametrize("case", range(len(PROMOTIONS)))
+def test_scalar_promotion_follows_the_cupy_version(version, case):
+    op, on_13, on_14 = PROMOTIONS[case]
+    with cupy_double.behaving_as(version):
+        assert str(op().dtype) == (on_13 if version == 13 else on_14)
 
 
 def test_operand_that_opts_out_of_numpy_gets_the_operation():
@@ -121,7 +146,24 @@ def test_every_exposed_name_exists_in_cupy_13_and_14():
         if namespace is cp:
             assert public <= cupy_double._CUPY_NAMES, public - cupy_double._CUPY_NAMES
         assert public  # nothing is empty by accident
-    assert cp.__version__ == "14.2.0"
+    assert cp.__version__ == cupy_double.__version__ == {13: "13.6.0", 14: "14.2.0"}[
+        cupy_double.major]
+
+
+def test_the_version_switch_is_checked_and_restored():
+    before = cupy_double.major
+    with cupy_double.behaving_as(13):
+        assert cp.__version__ == "13.6.0" and cupy_double.major == 13
+        with cupy_double.behaving_as("14"):
+            assert cp.__version__ == "14.2.0"
+        assert cp.__version__ == "13.6.0"
+    assert cupy_double.major == before
+    with pytest.raises(ValueError, match="models CuPy 13 and 14; set "
+                                         "TINYGRAD_CNN_CUPY_DOUBLE_VERSION"):
+        cupy_double.set_version(12)
+    run = run_with_double("import cupy", TINYGRAD_CNN_CUPY_DOUBLE_VERSION="15")
+    assert run.returncode != 0
+    assert "TINYGRAD_CNN_CUPY_DOUBLE_VERSION='15': the CuPy test double models" in run.stderr
 
 
 def test_ndarray_has_only_cupys_attributes():
@@ -227,6 +269,48 @@ def test_bincount_of_an_empty_array_raises_as_cupy_13_to_14_1():
     with pytest.raises(ValueError, match="must be non-negative"):
         cp.bincount(dev([1, -1]))
     assert cp.bincount(dev([0, 2, 2]), minlength=4).get().tolist() == [1, 0, 2, 0]
+
+
+@pytest.mark.parametrize("version", [13, 14])
+def test_scatter_ops_refuse_the_dtypes_that_cupy_refuses(version):
+    """``_scatter_op_single``: CuPy 13 has no int64 add.at/maximum.at; no version has a
+    float subtract.at; a boolean mask takes another kernel, which accepts every dtype."""
+    where = cp.asarray(np.array([0, 2, 0]))
+    with cupy_double.behaving_as(version):
+        counts = cp.zeros(3, dtype=np.int64)
+        if version == 13:
+            with pytest.raises(TypeError, match="cupy.add.at only supports int32, float16"):
+                cp.add.at(counts, where, 1)
+            with pytest.raises(TypeError, match="maximum.at only supports int32, float32"):
+                cp.maximum.at(counts, where, 1)
+        else:
+            cp.add.at(counts, where, 1)
+            assert counts.get().tolist() == [2, 0, 1]
+        for dtype in (np.float32, np.float64, np.int64):
+            with pytest.raises(TypeError, match="cupy.subtract.at only supports int32, "
+                                                "uint32"):
+                cp.subtract.at(cp.zeros(3, dtype=dtype), where, 1)
+        with pytest.raises(TypeError, match="cupy.add.at only supports"):
+            cp.add.at(cp.zeros(3, dtype=np.int16), where, 1)
+        sums = cp.zeros(3, dtype=np.float32)
+        cp.add.at(sums, where, cp.asarray(np.array([1.0, 2.0, 3.0], dtype=np.float32)))
+        cp.subtract.at(counts, cp.arange(3) > 0, 1)  # a mask: any dtype
+        cp.subtract.at(sums, slice(None), 1.0)  # basic indices: any dtype
+    assert sums.get().tolist() == [3.0, -1.0, 1.0]
+
+
+def test_sliding_window_view_uploads_its_window_shape_and_reads_it_back():
+    x = cp.arange(24.0).reshape(1, 4, 6)
+    with cupy_double.count() as counts:
+        windows = cp.lib.stride_tricks.sliding_window_view(x, (3, 4), axis=(1, 2))
+    assert windows.shape == (1, 2, 3, 3, 4)
+    assert (counts.syncs, counts.uploads) == (2, 1), list(counts.events)
+    assert windows[0, 1, 2].get().tolist() == x[0, 1:4, 2:6].get().tolist()
+    with pytest.raises(NotImplementedError, match="Writeable views are not supported"):
+        cp.lib.stride_tricks.sliding_window_view(x, 2, axis=0, writeable=True)
+    with cupy_double.count() as counts:  # NumPy's function dispatches to CuPy's
+        np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(1, 2))
+    assert counts.syncs == 2
 
 
 def test_empty_holds_garbage_as_recycled_pool_memory_does():
@@ -374,7 +458,7 @@ def test_import_cupy_gives_the_double_in_a_subprocess():
                           "print(cupy.__version__, cupy.cuda.runtime.getDeviceCount(), "
                           "type(cupy.arange(2)).__module__, st.as_strided.__name__)")
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["14.2.0", "1", "cupy", "as_strided"]
+    assert run.stdout.split() == [cupy_double.__version__, "1", "cupy", "as_strided"]
 
 
 def test_the_library_probe_accepts_the_double():
@@ -391,12 +475,13 @@ def test_zero_d_host_values_are_fills_not_uploads():
     assert counts.uploads == 0
 
 
-def test_fill_with_a_device_scalar_synchronises_on_cupy_14():
+@pytest.mark.parametrize("version", [13, 14])
+def test_fill_with_a_device_scalar_synchronises_on_cupy_14(version):
     x = cp.zeros(3)
-    with cupy_double.count() as counts:
-        x.fill(cp.asarray(2.0))  # core.pyx fill tests `value == 0` on the host
+    with cupy_double.behaving_as(version), cupy_double.count() as counts:
+        x.fill(cp.asarray(2.0))  # CuPy 14's fill tests `value == 0` on the host
         x.fill(3.0)
-    assert counts.syncs == 1 and x.get().tolist() == [3.0, 3.0, 3.0]
+    assert counts.syncs == (1 if version == 14 else 0) and x.get().tolist() == [3.0] * 3
 
 
 # ----------------------------------------------------------------------------- against CuPy
@@ -425,6 +510,12 @@ class _OptsOut:
 
 def _set_and_return(x, index, value):
     x[index] = value
+    return x
+
+
+def _scatter(c, op, dtype, index=(0, 2, 0)):
+    x = c.zeros(3, dtype=dtype)
+    getattr(c, op).at(x, c.asarray(np.array(index)), 1)
     return x
 
 
@@ -459,6 +550,16 @@ PROBES = {
     "compare 0-d numpy": lambda c: c.arange(3.0) > np.array(1.0),
     "nep50 numpy scalar": lambda c: np.float64(1) + c.arange(3, dtype=np.float32),
     "python scalar": lambda c: c.arange(3, dtype=np.float32) * 2.0,
+    "value-based int": lambda c: c.arange(3, dtype=np.int8) + np.int64(1),
+    "value-based large float": lambda c: c.arange(3, dtype=np.float32) + 1e300,
+    "add.at int64": lambda c: _scatter(c, "add", np.int64),
+    "add.at float32": lambda c: _scatter(c, "add", np.float32),
+    "add.at int16": lambda c: _scatter(c, "add", np.int16),
+    "subtract.at float64": lambda c: _scatter(c, "subtract", np.float64),
+    "subtract.at int32": lambda c: _scatter(c, "subtract", np.int32),
+    "maximum.at int64": lambda c: _scatter(c, "maximum", np.int64),
+    "sliding_window_view": lambda c: c.lib.stride_tricks.sliding_window_view(
+        c.arange(6.0).reshape(2, 3), (2, 2)),
     "opts out": lambda c: c.arange(2) + _OptsOut(),
     "index()": lambda c: range(c.asarray(3)),
     "len 0-d": lambda c: len(c.asarray(1.0)),
@@ -498,15 +599,22 @@ def _outcome(fn, module):
 
 @pytest.mark.parametrize("name", PROBES)
 def test_double_agrees_with_real_cupy(name):
+    """Against the CuPy installed here, with the double behaving as that major version."""
     real = _real_cupy()
     if real is None:
         pytest.skip("needs real CuPy and a GPU (run without TINYGRAD_CNN_TEST_CUPY)")
-    assert _outcome(PROBES[name], cp) == _outcome(PROBES[name], real)
+    try:
+        version = cupy_double_versions.check_major(real.__version__)
+    except ValueError:
+        pytest.skip(f"the double models CuPy 13 and 14, not CuPy {real.__version__}")
+    with cupy_double.behaving_as(version):
+        assert _outcome(PROBES[name], cp) == _outcome(PROBES[name], real)
 
 
 def test_probes_run_on_the_double():
     """The probes themselves must work here, where CI runs them on the double alone."""
     outcomes = {name: _outcome(fn, cp) for name, fn in PROBES.items()}
     assert outcomes["wrap getitem"] == ("array", "int64", (3,), [1, 0, 2])
+    assert outcomes["subtract.at float64"][:2] == ("raises", "TypeError")
     assert outcomes["np.asarray"][:2] == ("raises", "TypeError")
     assert outcomes["add numpy"] == ("raises", "TypeError", NUMPY_OPERAND)
