@@ -16,7 +16,7 @@ import tinygrad_cnn as tg
 from tinygrad_cnn import train
 from tinygrad_cnn.train import epoch as train_epoch_module
 from tinygrad_cnn.train import loop as train_loop
-from tinygrad_cnn.data import ArrayDataset, DataLoader, MNISTSample
+from tinygrad_cnn.data import ArrayDataset, DataLoader, MNISTSample, RandomShift
 from tinygrad_cnn.train.metrics import evaluate
 from tinygrad_cnn.models import LeNet5
 
@@ -32,8 +32,15 @@ def _subset(n, train_split=True):
     return ArrayDataset(data.images[:n], data.labels[:n], data.classes)
 
 
-def _fit_counting(monkeypatch, tmp_path, read_interval, steps=6, batch=32):
-    """Train ``steps`` steps; return (syncs during the epoch's steps, steps)."""
+def _on_gpu(dataset):
+    xp = tg.backend.array_module("cuda")
+    return ArrayDataset(xp.asarray(dataset.images), xp.asarray(dataset.labels),
+                        dataset.classes)
+
+
+def _fit_counting(monkeypatch, tmp_path, read_interval, steps=6, batch=32, augment=0,
+                  on_gpu=False):
+    """Train ``steps`` steps; return (syncs during the epoch's steps, events, steps)."""
     monkeypatch.setattr(train_epoch_module, "READ_INTERVAL", read_interval)
     counted = {}
     original = train_loop.train_epoch
@@ -45,10 +52,11 @@ def _fit_counting(monkeypatch, tmp_path, read_interval, steps=6, batch=32):
         return done
 
     monkeypatch.setattr(train_loop, "train_epoch", counting_epoch)
-    config = train.TrainConfig(dataset="sample", epochs=1, batch_size=batch, augment=0,
+    config = train.TrainConfig(dataset="sample", epochs=1, batch_size=batch, augment=augment,
                                device="cuda", checkpoint=str(tmp_path / "ck.npz"))
+    sets = (_subset(steps * batch), _subset(64, False))
     train.fit(config, out=open(tmp_path / "log.txt", "w"), progress=False,
-              datasets=(_subset(steps * batch), _subset(64, False)))
+              datasets=tuple(map(_on_gpu, sets)) if on_gpu else sets)
     return counted["syncs"], counted["events"], steps
 
 
@@ -100,3 +108,30 @@ def test_a_dataset_kept_on_the_gpu_gives_batches_without_uploading_them():
     assert len(batches) == 4 and batches[0][0].device == "cuda"
     assert c.syncs == 0
     assert c.uploads == 1, c.events  # the epoch's order, once; never the images
+
+
+def test_random_shifts_of_a_dataset_kept_on_the_gpu_never_wait_for_it():
+    """The shifts are drawn on the host and applied by one gather whose indices go up with
+    the batch: no host read (CuPy's sliding_window_view made two a batch), and the same
+    pixels as the host's shifts of the same seed."""
+    sample = _subset(128)
+    loader = DataLoader(_on_gpu(sample), batch_size=32, shuffle=True, device="cuda",
+                        transform=RandomShift(2))
+    tg.manual_seed(3)
+    with cupy_double.count() as c:
+        batches = list(loader)
+    assert c.syncs == 0, c.events
+    assert c.uploads == 1 + 4, c.events  # the epoch's order; each batch's rows and columns
+    tg.manual_seed(3)
+    on_host = DataLoader(sample, batch_size=32, shuffle=True, device="cpu",
+                         transform=RandomShift(2))
+    for (images, labels), (host_images, host_labels) in zip(batches, on_host, strict=True):
+        assert images.device == "cuda"
+        np.testing.assert_array_equal(images.numpy(), host_images.numpy())
+        np.testing.assert_array_equal(labels.numpy(), host_labels.numpy())
+
+
+def test_training_with_shifts_on_a_gpu_dataset_reads_the_device_once(monkeypatch, tmp_path):
+    syncs, events, _ = _fit_counting(monkeypatch, tmp_path, read_interval=1e9, augment=2,
+                                     on_gpu=True)
+    assert syncs == 1, events

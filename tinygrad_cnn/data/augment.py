@@ -2,13 +2,12 @@
 
 With only a few thousand training digits (the bundled sample), LeNet-5 starts to memorise
 them; shifting each digit by a couple of pixels is the classic cure (LeCun et al. 1998
-used distortions for the same reason) and costs one padded copy and one gather per batch.
+used distortions for the same reason) and costs one gather per batch, wherever the batch is.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import backend
 
@@ -39,14 +38,31 @@ class RandomShift:
         if images.ndim != 4:
             raise ValueError(f"RandomShift: expected images of shape (N, C, H, W), got "
                              f"{images.shape}")
-        n, _, h, w = images.shape
-        padded = np.pad(images, ((0, 0), (0, 0), (s, s), (s, s)), mode="edge")
-        # (N, C, 2s+1, 2s+1, H, W): every shifted copy, as a view
-        windows = sliding_window_view(padded, (h, w), axis=(2, 3))
         rng = backend.host_rng()
-        dy = rng.integers(0, 2 * s + 1, n)
-        dx = rng.integers(0, 2 * s + 1, n)
-        return windows[np.arange(n), :, dy, dx], labels
+        dy = rng.integers(0, 2 * s + 1, len(images))
+        dx = rng.integers(0, 2 * s + 1, len(images))
+        return _shifted(images, dy - s, dx - s), labels
 
     def __repr__(self) -> str:
         return f"RandomShift(max_shift={self.max_shift})"
+
+
+def _shifted(images, dy: np.ndarray, dx: np.ndarray):
+    """``out[i, c, y, x] = images[i, c, y + dy[i], x + dx[i]]``, edge pixels repeated outside.
+
+    One gather, wherever ``images`` lives. Its indices are computed on the host from the
+    host's draws (on a GPU, one small upload: the rows and columns each image reads), so
+    the device is never read: CuPy's ``sliding_window_view`` reads its window shape back
+    from the GPU, twice a batch, a wait inside every training step. On the CPU it is as fast
+    as an edge-padded copy and its window view (best of 15 on one core: 95 against 116 us
+    for 64 MNIST digits, 1.30 against 1.28 ms for 1,000).
+    """
+    n, c, h, w = images.shape
+    rows = np.clip(dy[:, None] + np.arange(h), 0, h - 1)  # (N, H): the source row of each row
+    cols = np.clip(dx[:, None] + np.arange(w), 0, w - 1)  # (N, W)
+    xp = backend.xp_of(images)
+    both = backend.move(np.concatenate([rows, cols], axis=1), backend.device_of(images))
+    rows, cols = both[:, :h], both[:, h:]
+    planes = xp.arange(n * c, dtype=both.dtype).reshape(n, c, 1, 1)  # image i, channel c
+    flat = (planes * h + rows[:, None, :, None]) * w + cols[:, None, None, :]  # (N, C, H, W)
+    return xp.ascontiguousarray(images).reshape(-1).take(flat)
