@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 from . import generators
 from .device import Device, DeviceError
+
+# what cupy.add.at sums natively in every supported CuPy (_scatter_op_single in
+# cupy/_core/_routines_indexing.pyx, v13.6.0): float16/32/64, int32, uint32, uint64
+_ADD_AT_DTYPES = "efdiILQ"
 
 INSTALL_HINT = ('pip install "tinygrad-cnn[cuda]" (CUDA 12; "tinygrad-cnn[cuda13]" for '
                 'CUDA 13)')
@@ -19,6 +25,7 @@ class CUDA(Device):
         self._cupy = None
         self._status = None  # (usable, reason) once probed
         self._rng = None
+        self._saved_rng = None  # a restored generator state, until the first draw
 
     def probe(self):
         """Import CuPy and use the GPU once (allocate, run a kernel, read back).
@@ -68,25 +75,41 @@ class CUDA(Device):
         return int(self.xp.cuda.Device().mem_info[0])
 
     def scatter_add(self, positions, values, size):
-        # an atomic scatter on the GPU; cupy.bincount would read two values back first
-        out = self.xp.zeros(size, dtype=values.dtype)
-        self.xp.add.at(out, positions, values)
-        return out
+        # an atomic scatter on the GPU; cupy.bincount would read two values back first.
+        # cupy.add.at has atomics for float16/32/64, int32, uint32 and uint64 only (CuPy 13
+        # and 14.0 refuse int64): other integers and bool are summed as uint64, whose
+        # wrap-around gives the same bits as two's complement sums in int64
+        xp = self.xp
+        dtype = values.dtype
+        through = dtype if dtype.char in _ADD_AT_DTYPES else xp.dtype(xp.uint64)
+        out = xp.zeros(size, dtype=through)
+        xp.add.at(out, positions, values.astype(through, copy=False))
+        return out.astype(dtype, copy=False)
 
     @property
     def rng(self):
         if self._rng is None:
-            self._rng = generators.CounterRNG(self.xp, generators.device_seed())
+            if self._saved_rng is not None:
+                self._rng = generators.CounterRNG.from_state(self.xp, self._saved_rng)
+            else:
+                self._rng = generators.CounterRNG(self.xp, generators.device_seed())
+            self._saved_rng = None
         return self._rng
 
     def rng_state(self):
-        return None if self._rng is None else self._rng.state()
+        return self._saved_rng if self._rng is None else self._rng.state()
 
     def set_rng_state(self, state):
-        if state is None:
-            self._rng = None  # re-created from the library's seed on first use
-        else:
-            self.rng.set_state(state)
+        """Restore a state, or forget the generator (None: re-created from the library's
+        seed on first use). The state is two integers, kept without touching CuPy until
+        the first draw, so a GPU checkpoint also resumes where CuPy is missing."""
+        self._rng = None
+        self._saved_rng = None if state is None else generators.check_counter_state(state)
+        if state is not None and not self.probe()[0]:
+            warnings.warn("random state: no usable GPU here, so dropout masks now come from "
+                          "the CPU generator and differ from those of the run that saved this "
+                          "state (its GPU generator state is kept in later checkpoints)",
+                          stacklevel=3)
 
     def versions(self):
         """CuPy, CUDA runtime and driver versions, GPU name and memory, as far as they can

@@ -55,11 +55,38 @@ class CounterRNG:
             values = (bits >> np.uint64(40)).astype(np.float32) * np.float32(1.0 / (1 << 24))
         return values.reshape(shape)
 
+    @classmethod
+    def from_state(cls, xp, state: dict) -> CounterRNG:
+        """A generator on array module ``xp`` that continues from :meth:`state`."""
+        rng = cls.__new__(cls)
+        rng.xp = xp
+        rng.set_state(state)
+        return rng
+
     def state(self) -> dict:
+        """``{"key": int, "counter": int}``: plain integers, so a checkpoint holds it on any
+        machine, one without a GPU included."""
         return {"key": self.key, "counter": self.counter}
 
     def set_state(self, state: dict) -> None:
-        self.key, self.counter = int(state["key"]), int(state["counter"])
+        checked = check_counter_state(state)
+        self.key, self.counter = checked["key"], checked["counter"]
+
+
+def check_counter_state(state) -> dict:
+    """``state`` as a :class:`CounterRNG` state of two Python integers, or ``ValueError``
+    saying what is wrong with it (read from a checkpoint, it may have been edited)."""
+    try:
+        key, counter = state["key"], state["counter"]
+    except (TypeError, KeyError):
+        raise ValueError(f"a device generator's state is {{'key': int, 'counter': int}}, "
+                         f"got {state!r:.80}; the checkpoint holding it is damaged") from None
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+               for v in (key, counter)) or not (0 <= key <= _MASK64 and 0 <= counter):
+        raise ValueError(f"a device generator's state needs a key in [0, 2**64) and a "
+                         f"counter >= 0, got key {key!r:.30} and counter {counter!r:.30}; "
+                         f"the checkpoint holding it is damaged")
+    return {"key": int(key), "counter": int(counter)}
 
 
 # ----------------------------------------------------------------------------- the host
