@@ -59,9 +59,10 @@ above. CuPy arrays have no ``__index__``, so ``range(x)`` or ``lst[x]`` fail as 
 
 Limits: the numerics are NumPy's (CuPy's kernels round differently in the last bits, its
 sums use other orders, cuRAND draws other numbers); type promotion is NumPy 2's (NEP 50, as
-CuPy 14), or CuPy 13's value-based casting of scalar operands for ufuncs when behaving as
-CuPy 13 (not for ``where``, ``clip`` or ``isclose``, which take NumPy 2's); there is one device, no streams (everything is synchronous), no memory pool, no
-kernels (``ElementwiseKernel``, ``RawKernel``, ``fuse``), no ``cupyx``, no
+CuPy 14), or, behaving as CuPy 13, CuPy 13's value-based casting of scalar operands in
+ufuncs (not in ``where``, ``clip`` or ``isclose``, which keep NumPy 2's); there is one
+device, no streams (everything is synchronous), no memory pool, no kernels
+(``ElementwiseKernel``, ``RawKernel``, ``fuse``), no ``cupyx``, no
 ``__cuda_array_interface__`` or DLPack, no structured dtypes, and only a subset of CuPy's
 functions (adding one is a line in the tables below: check its behaviour in CuPy's source
 first). It is stricter than CuPy in two ways: where CuPy would quietly hand a NumPy array to
