@@ -1,7 +1,9 @@
 # Entry points that work on a fresh clone with only Python and pip:
 #   make train    trains LeNet-5 (MNIST if present, else the bundled sample)
 #   make test     runs the test suite (with the code blocks of docs/**/*.md)
-#   make figures  reruns examples/lecture/ and rewrites the pictures in docs/lecture/img/
+#   make figures  reruns examples/lecture/ and writes its pictures into build/figures/
+#   make docs-pictures  redraws the pictures tracked in docs/ (the lecture's, the LeNet-5
+#                 graphs) from the code: the one target that rewrites files in docs/
 #   make docs     builds the documentation site into site/ (Sphinx, warnings are errors)
 #   make architecture  redraws docs/architecture.svg and .png, the package's layers and
 #                 imports, from the code (needs Graphviz's dot)
@@ -23,7 +25,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 # compare one core with one core.
 ONE_THREAD := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: train test bench lint venv clean figures docs gpu-check architecture
+.PHONY: train test bench lint venv clean figures docs-pictures docs gpu-check architecture
 
 venv: $(STAMP)
 
@@ -70,8 +72,17 @@ $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[docs]"
 	touch $(DOCS_STAMP)
 
+# figures writes into build/ (ignored by git), so trying the lecture never changes docs/;
+# docs-pictures is for regenerating the pictures the documentation shows, to be committed.
 figures: $(PLOT_STAMP)
+	mkdir -p build/figures
+	$(ONE_THREAD) MPLBACKEND=Agg $(BIN)/python examples/lecture/make_figures.py build/figures
+	@echo "pictures in build/figures/ (make docs-pictures rewrites those in docs/)"
+
+docs-pictures: $(PLOT_STAMP)
 	$(ONE_THREAD) MPLBACKEND=Agg $(BIN)/python examples/lecture/make_figures.py docs/lecture/img
+	$(BIN)/python examples/draw_graph.py --out docs
+	$(BIN)/python examples/draw_graph.py --out docs --format png
 
 # The layer table lives in tinygrad_cnn/viz/architecture.py; tests/test_layout.py enforces it.
 # The script fails (after drawing) when the imports break the table.

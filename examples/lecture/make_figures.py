@@ -1,9 +1,10 @@
 """Run every lecture script and write its pictures: ``python make_figures.py DIR``.
 
-``make figures`` calls this with ``docs/lecture/img``. The scripts run one after another in
-this one process, as sphinx-gallery runs them, so the LeNet-5 that pages 6 to 10 share is
-trained once (``claims.trained`` is cached). Each script's printed measurements go to the
-terminal; they are the numbers quoted in the pages.
+``make figures`` calls this with ``build/figures`` (``make docs-pictures`` with
+``docs/lecture/img``, the pictures the documentation shows). The scripts run one after
+another in this one process, as sphinx-gallery runs them, so the LeNet-5 that pages 6 to 10
+share is trained once (``claims.trained`` is cached). Each script's printed measurements go
+to the terminal; they are the numbers quoted in the pages.
 """
 
 from __future__ import annotations
