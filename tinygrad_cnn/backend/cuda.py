@@ -97,7 +97,9 @@ class CUDA(Device):
         return self._rng
 
     def rng_state(self):
-        return self._saved_rng if self._rng is None else self._rng.state()
+        if self._rng is not None:
+            return self._rng.state()
+        return None if self._saved_rng is None else dict(self._saved_rng)
 
     def set_rng_state(self, state):
         """Restore a state, or forget the generator (None: re-created from the library's
