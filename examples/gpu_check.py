@@ -74,7 +74,7 @@ def part_suite(args):
     # no -x: one failure (say, a CuPy version the double does not model) must not hide the
     # rest of the suite on a real GPU
     code, output, seconds = _run([sys.executable, "-m", "pytest", "-q", "-p",
-                                  "no:cacheprovider", "-rfE"], args.suite_timeout, env)
+                                  "no:cacheprovider", "-ra"], args.suite_timeout, env)
     summary, failures = summarise_pytest(output)
     if code != 0:
         print(output[-6000:])
