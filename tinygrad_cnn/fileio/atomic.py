@@ -3,53 +3,147 @@
 Checkpoints, downloads, pictures and rendered graphs all go through :func:`atomic_write`:
 the bytes land in a hidden temporary file beside the target, which is renamed onto it
 (``os.replace`` is atomic on POSIX and Windows) only when writing finished without an
-exception. Until then the previous file, if any, stays exactly as it was.
+exception. Until then the previous file, if any, stays exactly as it was. Lines of a log
+go through :func:`append_whole`: one write each, whole or not at all.
 
-Three more promises, each kept here so that every writer keeps them:
+More promises, each kept here so that every writer keeps them:
 
+* only a regular file (or a path where nothing is) is ever written or replaced: a FIFO, a
+  device node, a socket or a directory is refused whatever ``force`` says, and a file is
+  checked to be regular before it is opened to be read (:func:`check_readable`), so that
+  nothing waits forever on a named pipe;
 * a target that is a symbolic link stays a link: the new contents replace the file it
   points to, and that file keeps its permission bits;
 * a temporary file left behind by a process that was killed mid-write is removed by the
   next write to the same target (only ours: named after the target, this host and a
-  process that no longer runs);
-* :func:`check_writable` and :func:`check_output` say *before* any long work starts that a
-  destination cannot be written, or holds a file we did not write and must not replace.
+  process that no longer runs); its name fits the file system's 255-byte limit whenever
+  the target's own name does;
+* :func:`check_writable` says *before* any long work starts that a destination cannot be
+  written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import socket
 import stat
-import struct
 import tempfile
 import time
-import zlib
+
+__all__ = ["NotARegularFileError", "TEMP_SUFFIX", "append_whole", "atomic_write",
+           "check_readable", "check_writable", "fitting_name", "hidden_sibling",
+           "host_tag", "remove_stale_temporaries", "write_bytes"]
 
 TEMP_SUFFIX = ".part"  # what a temporary file left by a killed process is called
 
-#: Written into every picture and graph the library saves, so that rewriting our own
-#: output is allowed while somebody else's file of the same name is not replaced.
-SIGNATURE = b"tinygrad-cnn"
+#: The longest file name (in bytes) that common file systems accept.
+NAME_MAX = 255
+# Room that a temporary file's name needs beside the target's: ".", ".", the host tag (at
+# most 32), "-", a process id (at most 10 digits), ".", mkstemp's 8 characters, ".part".
+_TEMP_ROOM = 1 + 1 + 32 + 1 + 10 + 1 + 8 + len(TEMP_SUFFIX)
 
 # Temporary files written before process ids went into their names: removed once nothing
 # has touched them for this long (no live writer leaves a file alone for an hour).
 _LEGACY_STALE_SECONDS = 3600.0
 
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
-# ----------------------------------------------------------------------------- temporaries
 
-def _host_tag() -> str:
+class NotARegularFileError(OSError):
+    """A path names a FIFO, a device or a socket where a regular file was expected; the
+    library neither reads from nor writes to such a thing."""
+
+
+# ----------------------------------------------------------------------------- names
+
+def host_tag() -> str:
     """This machine's name, reduced to characters that are safe in a file name."""
     return (re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host")[:32]
 
 
-def _temp_prefix(name: str) -> str:
-    return f".{name}.{_host_tag()}-{os.getpid()}."
+def fitting_name(name: str, room: int) -> str:
+    """``name`` when it takes at most ``NAME_MAX - room`` bytes, else its beginning and a
+    digest of the whole, so that a file named after it with ``room`` more bytes still
+    fits and still belongs to this one name."""
+    encoded = os.fsencode(name)
+    limit = NAME_MAX - room
+    if len(encoded) <= limit:
+        return name
+    digest = hashlib.sha256(encoded).hexdigest()[:12]
+    head = encoded[: limit - len(digest) - 1].decode("utf-8", "ignore")
+    return f"{head}~{digest}"
 
+
+def hidden_sibling(path, suffix: str) -> str:
+    """The path of a hidden file beside ``path``'s real file, named after it
+    (``dir/.name<suffix>``), shortened where needed to fit the file system."""
+    directory, name = os.path.split(os.path.realpath(os.fspath(path)))
+    return os.path.join(directory, f".{fitting_name(name, _TEMP_ROOM)}{suffix}")
+
+
+def _temp_prefix(name: str) -> str:
+    return f".{fitting_name(name, _TEMP_ROOM)}.{host_tag()}-{os.getpid()}."
+
+
+# ----------------------------------------------------------------------------- kinds of file
+
+def _kind(mode: int) -> str | None:
+    """What a non-regular, non-directory file is, in words; None for a regular file."""
+    for test, words in _KINDS:
+        if test(mode):
+            return words
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a regular file"
+
+
+def _ends_in_separator(path: str) -> bool:
+    return path.endswith(os.sep) or bool(os.altsep and path.endswith(os.altsep))
+
+
+def _refuse_directory_name(shown: str, what: str, example: str | None) -> None:
+    """A path ending in a separator names a directory, whether or not it exists (the OS
+    would otherwise drop the slash and write a file of the directory's name)."""
+    if _ends_in_separator(shown):
+        hint = f", e.g. {os.path.join(shown, example)}" if example else ""
+        raise IsADirectoryError(errno.EISDIR, f"the {what} path ends in "
+                                f"'{shown[-1]}', so it names a directory; give the file's "
+                                f"name inside it{hint}", shown)
+
+
+def _refuse_special(target: str, shown: str, what: str, action: str) -> os.stat_result | None:
+    """``os.stat(target)``, or None when nothing is there; a directory, FIFO, device or
+    socket is refused (no option overrides this: writing one would replace /dev/null or
+    hang on a pipe)."""
+    try:
+        info = os.stat(target)
+    except (FileNotFoundError, NotADirectoryError):  # the callers explain a missing parent
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, f"the {what} path is a directory; give a file "
+                                "name inside it", shown)
+    kind = _kind(info.st_mode)
+    if kind:
+        raise NotARegularFileError(errno.EINVAL, f"the {what} path is {kind}, not a regular "
+                                   f"file, and tinygrad-cnn {action} only regular files; "
+                                   "give the name of a regular file", shown)
+    return info
+
+
+def check_readable(path, what: str = "file") -> None:
+    """Raise an ``OSError`` naming ``path`` unless it is an existing regular file, checked
+    without opening it (opening a FIFO to read waits for a writer, maybe forever)."""
+    shown = os.fspath(path)
+    if not shown:
+        raise FileNotFoundError(errno.ENOENT, f"empty path given for the {what}", shown)
+    if _refuse_special(shown, shown, what, "reads") is None:
+        raise FileNotFoundError(errno.ENOENT, f"{what} not found", shown)
+
+
+# ----------------------------------------------------------------------------- temporaries
 
 def _process_is_gone(pid: int) -> bool:
     try:
@@ -75,16 +169,18 @@ def remove_stale_temporaries(path) -> list[str]:
         return []
     target = os.path.realpath(os.fspath(path))
     directory, name = os.path.split(target)
-    ours = re.compile(rf"\.{re.escape(name)}\.(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\."
+    short = fitting_name(name, _TEMP_ROOM)
+    ours = re.compile(rf"\.{re.escape(short)}\.(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\."
                       rf"[A-Za-z0-9_]+{re.escape(TEMP_SUFFIX)}")
     legacy = re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}{re.escape(TEMP_SUFFIX)}")
-    host, now, removed = _host_tag(), time.time(), []
+    host, now, removed = host_tag(), time.time(), []
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return []
     for entry in entries:
-        if not entry.name.startswith(f".{name}.") or not entry.name.endswith(TEMP_SUFFIX):
+        if not entry.name.endswith(TEMP_SUFFIX) or not (
+                entry.name.startswith(f".{short}.") or entry.name.startswith(f".{name}.")):
             continue
         try:
             if not entry.is_file(follow_symlinks=False):
@@ -113,7 +209,7 @@ def _current_umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_write(path, durable: bool = False):
+def atomic_write(path, durable: bool = False, what: str = "output"):
     """Yield a binary file to write ``path``'s new contents into.
 
     On a clean exit the file replaces ``path``; on an exception (raise one to abandon the
@@ -126,19 +222,18 @@ def atomic_write(path, durable: bool = False):
     Raises
     ------
     IsADirectoryError
-        ``path`` is a directory.
+        ``path`` is a directory, or ends in a path separator.
+    NotARegularFileError
+        ``path`` is a FIFO, a device node or a socket: never replaced.
     """
     path = os.fspath(path)
+    _refuse_directory_name(path, what, None)
     target = os.path.realpath(path)
-    if os.path.isdir(target):
-        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", path)
+    info = _refuse_special(target, path, what, "writes")
     directory, name = os.path.split(target)
     os.makedirs(directory, exist_ok=True)
     remove_stale_temporaries(target)
-    try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = 0o666 & ~_current_umask()
+    mode = stat.S_IMODE(info.st_mode) if info else 0o666 & ~_current_umask()
     fd, temp = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(name), suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -156,9 +251,9 @@ def atomic_write(path, durable: bool = False):
         _fsync_directory(directory)
 
 
-def write_bytes(path, data: bytes, durable: bool = False) -> None:
+def write_bytes(path, data: bytes, durable: bool = False, what: str = "output") -> None:
     """Atomically replace ``path``'s contents with ``data``."""
-    with atomic_write(path, durable=durable) as f:
+    with atomic_write(path, durable=durable, what=what) as f:
         f.write(data)
 
 
@@ -176,29 +271,74 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
+def append_whole(path, data: bytes, what: str = "file") -> None:
+    """Append ``data`` to ``path`` in one ``write``, whole or not at all.
+
+    The file is created (with its missing directories) when absent; it must be a regular
+    file (it is opened without blocking, so a FIFO swapped in is refused, not waited on).
+    When the file's last byte is not a newline, a newline goes first, so that ``data``
+    starts a line of its own. When the disk fills up partway, the part written is cut off
+    again and the ``OSError`` says so: a reader never finds half a line.
+    """
+    shown = os.fspath(path)
+    _refuse_directory_name(shown, what, None)
+    _refuse_special(os.path.realpath(shown), shown, what, "writes")
+    os.makedirs(os.path.dirname(os.path.realpath(shown)), exist_ok=True)
+    fd = os.open(shown, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+    try:
+        info = os.fstat(fd)
+        kind = _kind(info.st_mode)
+        if kind:
+            raise NotARegularFileError(errno.EINVAL, f"the {what} is {kind}, not a regular "
+                                       "file; tinygrad-cnn writes only regular files", shown)
+        if info.st_size and os.pread(fd, 1, info.st_size - 1) != b"\n":
+            data = b"\n" + data
+        written = 0
+        try:
+            written = os.write(fd, data)
+        finally:
+            if written != len(data):
+                _cut_back(fd, info.st_size, written)
+        if written != len(data):
+            raise OSError(errno.ENOSPC, f"only {written} of {len(data)} bytes could be "
+                          f"written to the {what} (the disk is probably full); the partial "
+                          "line was removed", shown)
+    finally:
+        os.close(fd)
+
+
+def _cut_back(fd: int, size: int, written: int) -> None:
+    """Remove a partial append, unless another writer appended after it meanwhile."""
+    with contextlib.suppress(OSError):
+        if written and os.fstat(fd).st_size == size + written:
+            os.ftruncate(fd, size)
+
+
 # ----------------------------------------------------------------------------- checks
 
-def check_writable(path, what: str = "file") -> None:
+def check_writable(path, what: str = "file", example: str | None = None) -> None:
     """Raise an ``OSError`` naming ``path`` now if :func:`atomic_write` could not write it.
 
     Called before long work (a training run) so that a destination that is a directory,
-    sits in a read-only or missing-and-uncreatable directory, fails at once instead of
-    after an hour of computing. Leaves nothing behind: a probe file, and any missing
-    directories made to prove they can be made, are removed again.
+    a FIFO or a device, names a directory (ends in ``/``), or sits in a read-only or
+    missing-and-uncreatable directory, fails at once instead of after an hour of
+    computing. Leaves nothing behind: a probe file, and any missing directories made to
+    prove they can be made, are removed again.
 
     Parameters
     ----------
     path : str or path-like
     what : str
         What the file is, for the message ("checkpoint", "--log file").
+    example : str, optional
+        A file name to suggest inside a path that names a directory ("lenet5.npz").
     """
     shown = os.fspath(path)
     if not shown:
         raise FileNotFoundError(errno.ENOENT, f"empty path given for the {what}", shown)
+    _refuse_directory_name(shown, what, example)
     target = os.path.realpath(shown)
-    if os.path.isdir(target):
-        raise IsADirectoryError(errno.EISDIR, f"the {what} path is a directory; give a file "
-                                "name inside it", shown)
+    _refuse_special(target, shown, what, "writes")
     directory = os.path.dirname(target)
     existing = directory
     while not os.path.exists(existing):
@@ -233,78 +373,3 @@ def check_writable(path, what: str = "file") -> None:
         for d in reversed(created):
             with contextlib.suppress(OSError):
                 os.rmdir(d)
-
-
-def written_by_us(path) -> bool:
-    """True when ``path`` is a picture, graph or source file this library wrote (it carries
-    :data:`SIGNATURE` near its start or end, where :func:`sign` puts it)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 16)
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(size - (1 << 16), 0))
-            tail = f.read()
-    except OSError:
-        return False
-    return SIGNATURE in head or SIGNATURE in tail
-
-
-def check_output(path, force: bool = False, what: str = "output") -> None:
-    """:func:`check_writable`, and refuse to replace a file that this library did not write.
-
-    Raises
-    ------
-    FileExistsError
-        ``path`` exists, was not written by tinygrad-cnn, and ``force`` is false.
-    """
-    check_writable(path, what)
-    if not force and os.path.exists(path) and not written_by_us(path):
-        raise FileExistsError(errno.EEXIST, f"refusing to overwrite the {what}: the file "
-                              "exists and was not written by tinygrad-cnn (use --force, or "
-                              "force=True, to replace it, or choose another name)",
-                              os.fspath(path))
-
-
-def write_output(path, data: bytes, format: str, force: bool = False,
-                 what: str = "output") -> None:
-    """Sign ``data`` (see :func:`sign`), check ``path`` with :func:`check_output`, write it
-    atomically."""
-    check_output(path, force, what)
-    write_bytes(path, sign(data, format))
-
-
-# ----------------------------------------------------------------------------- signatures
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return (struct.pack(">I", len(body)) + kind + body
-            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
-
-
-def sign(data: bytes, format: str) -> bytes:
-    """``data`` with :data:`SIGNATURE` added in a way its format allows, unchanged where it
-    is already there.
-
-    png: a ``tEXt`` chunk ``Software`` after the header chunk; svg: an XML comment after
-    the declaration; pdf: a comment line after the end marker (readers ignore it); dot: a
-    ``//`` comment as the last line.
-    """
-    if SIGNATURE in data[: 1 << 16] or SIGNATURE in data[-(1 << 16):]:
-        return data
-    format = format.lower()
-    if format == "png" and data.startswith(b"\x89PNG\r\n\x1a\n"):
-        ihdr_end = 8 + 8 + struct.unpack(">I", data[8:12])[0] + 4
-        chunk = _png_chunk(b"tEXt", b"Software\x00" + SIGNATURE)
-        return data[:ihdr_end] + chunk + data[ihdr_end:]
-    if format == "svg":
-        comment = b"<!-- written by " + SIGNATURE + b" -->\n"
-        if data.startswith(b"<?xml"):
-            end = data.index(b"?>") + 2
-            return data[:end] + b"\n" + comment + data[end:].lstrip(b"\n")
-        return comment + data
-    if format == "pdf":
-        return data + (b"" if data.endswith(b"\n") else b"\n") + b"%" + SIGNATURE + b"\n"
-    if format in ("dot", "gv"):
-        return data + (b"" if data.endswith(b"\n") else b"\n") + b"// written by " \
-            + SIGNATURE + b"\n"
-    raise ValueError(f"sign: cannot mark a {format!r} file; expected png, svg, pdf or dot")
