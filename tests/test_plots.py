@@ -169,7 +169,7 @@ def test_plot_draws_one_run_of_a_shared_log(mpl, tmp_path, capsys):
     assert "2 epochs of run 20250101-000001-bbbbbb" in capsys.readouterr().out
     assert main(["plot", str(log), "-o", str(out), "--run", "1"]) == 0
     assert "3 epochs of run 20250101-000000-aaaaaa" in capsys.readouterr().out
-    for bad, message in (("3", "holds 2 run(s); choose 1 to 2"),
+    for bad, message in (("3", "no such run; choose a number from 1 to 2, or an id"),
                          ("2025", "several runs starting so"), ("zzz", "no such run")):
         with pytest.raises(SystemExit):
             main(["plot", str(log), "-o", str(out), "--run", bad])

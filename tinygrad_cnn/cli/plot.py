@@ -25,24 +25,25 @@ def add_parser(subparsers) -> None:
 
 def choose_run(runs: list, choice: str | None, shown: str):
     """The run ``--run`` names in ``runs`` (read from ``shown``): default the one that
-    wrote the last line."""
+    wrote the last line; else a run id, a number in range, or the start of one id."""
     if choice is None:
         return max(runs, key=lambda r: r.last_line)
+    exact = [r for r in runs if r.name == choice]
+    if exact:
+        return exact[0]
     try:
         number = int(choice)
     except ValueError:
-        matches = [r for r in runs if r.name == choice] or [
-            r for r in runs if r.name.startswith(choice)]
-        if len(matches) == 1:
-            return matches[0]
-        names = ", ".join(r.name for r in runs)
-        raise UsageError(f"--run {choice}: {shown} holds "
-                         + ("several runs starting so" if matches else "no such run")
-                         + f"; its runs: {names}") from None
-    if number == 0 or not -len(runs) <= number <= len(runs):
-        raise UsageError(f"--run {choice}: {shown} holds {len(runs)} run(s); choose 1 to "
-                         f"{len(runs)}, -1 for the last, or a run id")
-    return runs[number - 1 if number > 0 else number]
+        number = 0
+    if number and -len(runs) <= number <= len(runs):
+        return runs[number - 1 if number > 0 else number]
+    matches = [r for r in runs if r.name.startswith(choice)]
+    if len(matches) == 1:
+        return matches[0]
+    raise UsageError(f"--run {choice}: {shown} holds "
+                     + ("several runs starting so" if matches else
+                        f"no such run; choose a number from 1 to {len(runs)}, or an id")
+                     + f" (its runs: {', '.join(r.name for r in runs)})")
 
 
 def run(args) -> int:
