@@ -146,6 +146,11 @@ def test_plot_command_writes_curves_and_refuses_foreign_files(mpl, tmp_path, cap
     assert foreign.read_bytes() == b"\x89PNG\r\n\x1a\nmy photo"
     assert main(["plot", str(log), "-o", str(tmp_path / "c.svg")]) == 0
     assert written_by_us(tmp_path / "c.svg")
+    report = tmp_path / "report.pdf"  # a user's PDF that mentions us is not ours
+    report.write_bytes(b"%PDF-1.4\n(curves by tinygrad-cnn)\n%%EOF\n%tinygrad-cnn\n")
+    assert main(["plot", str(log), "-o", str(report)]) == 1
+    assert "mark of an earlier tinygrad-cnn" in capsys.readouterr().err
+    assert report.read_bytes().endswith(b"%tinygrad-cnn\n")
     assert main(["plot", str(log), "-o", str(tmp_path / "c.jpg")]) == 1
     assert "end it in one of .png, .svg, .pdf" in capsys.readouterr().err
 

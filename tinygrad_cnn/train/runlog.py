@@ -63,18 +63,28 @@ def check_log(path, checkpoint=None) -> None:
         _refuse(shown, "it is a binary file, not a metrics log of tinygrad-cnn train")
     lines = data.split(b"\n")
     for number, raw in enumerate(lines, 1):
-        if not raw.strip() or (number == len(lines) and raw.startswith(b"{")):
-            continue  # blank, or the cut-short last line of an older version
+        if not raw.strip():
+            continue
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError:
             _refuse(shown, f"line {number} is not text")
+        if number == len(lines) and line.startswith("{") and not _is_json(line):
+            continue  # the last line, cut short by an older version
         signed = line_signature(line)
         if signed is False:
             _refuse(shown, f"line {number} was edited after tinygrad-cnn wrote it (its "
                     "signature no longer matches)")
         if signed is None and not _earlier_metrics_line(line):
             _refuse(shown, f"line {number} is not a metrics line of tinygrad-cnn train")
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def _earlier_metrics_line(line: str) -> bool:
