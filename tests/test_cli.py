@@ -325,19 +325,24 @@ def test_an_unusable_device_setting_is_explained_not_a_traceback(setting, reason
     assert not (tmp_path / "c.npz").exists()
 
 
-# ----------------------------------------------------------------------------- nothing lost, round 2
+# ------------------------------------------------------------------------- nothing lost, round 2
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 @pytest.mark.parametrize("args", [("train", "--force"), ("train", "--resume"), ("evaluate",)])
 def test_a_fifo_checkpoint_is_refused_never_opened(main, tmp_path, args):
     import signal
 
+    def blocked(signum, frame):
+        raise TimeoutError("blocked: the FIFO was opened")
+
     os.mkfifo(tmp_path / "pipe.npz")
+    previous = signal.signal(signal.SIGALRM, blocked)
     signal.alarm(20)  # opening the FIFO would wait for a writer forever
     try:
         status, out, err = main(*args, "--checkpoint", tmp_path / "pipe.npz")
     finally:
         signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     line = one_line_error(err, args[0])
     assert status == 1 and "is a FIFO (named pipe), not a regular file" in line
     assert "--force" not in line and "epoch" not in out

@@ -5,10 +5,11 @@ A checkpoint is a :func:`~tinygrad_cnn.serialization.save` archive holding the m
 optimizer's state, the learning-rate schedule, the position in training (epoch, batch),
 the random state at the start of the epoch, the running sums of the epoch so far, the
 history of finished epochs, the settings of the run and its id (which the run's ``--log``
-lines carry; checkpoints of earlier versions have none, and a resumed one gets a new id). Reading one validates every field
-(and the model's parameter names, shapes and dtypes against the model it is meant for)
-before any array is read, so a hand-edited or foreign file fails with a message naming the
-file and the field instead of an ``AttributeError`` deep inside the loop.
+lines carry; checkpoints of earlier versions have none, and resuming one starts a new id).
+Reading one validates every field (and the model's parameter names, shapes and dtypes
+against the model it is meant for) before any array is read, so a hand-edited or foreign
+file fails with a message naming the file and the field instead of an ``AttributeError``
+deep inside the loop.
 """
 
 from __future__ import annotations
