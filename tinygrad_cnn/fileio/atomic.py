@@ -284,15 +284,18 @@ def append_whole(path, data: bytes, what: str = "file") -> None:
     _refuse_directory_name(shown, what, None)
     _refuse_special(os.path.realpath(shown), shown, what, "writes")
     os.makedirs(os.path.dirname(os.path.realpath(shown)), exist_ok=True)
-    fd = os.open(shown, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(shown, flags, 0o666)
     try:
         info = os.fstat(fd)
         kind = _kind(info.st_mode)
         if kind:
             raise NotARegularFileError(errno.EINVAL, f"the {what} is {kind}, not a regular "
                                        "file; tinygrad-cnn writes only regular files", shown)
-        if info.st_size and os.pread(fd, 1, info.st_size - 1) != b"\n":
-            data = b"\n" + data
+        if info.st_size:
+            os.lseek(fd, info.st_size - 1, os.SEEK_SET)  # O_APPEND still writes at the end
+            if os.read(fd, 1) != b"\n":
+                data = b"\n" + data
         written = 0
         try:
             written = os.write(fd, data)

@@ -19,7 +19,7 @@ __all__ = ["MetricsRun", "read_metrics"]
 
 _METRIC_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
 _NUMBERS = _METRIC_KEYS[1:] + ("images_per_second", "seconds")
-_MAX_METRICS_BYTES = 1 << 30
+_MAX_METRICS_BYTES = 64 << 20  # about 190,000 epochs of 350-byte lines
 
 
 class MetricsRun(NamedTuple):
