@@ -3,6 +3,7 @@ unasked, graph, info, bench and help (training itself: test_train.py)."""
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -322,3 +323,73 @@ def test_an_unusable_device_setting_is_explained_not_a_traceback(setting, reason
     assert run.stderr.strip().splitlines() == [f"tinygrad-cnn train: error: {reason}"] or \
         run.stderr.strip().startswith(f"tinygrad-cnn train: error: {reason}")
     assert not (tmp_path / "c.npz").exists()
+
+
+# ------------------------------------------------------------------------- nothing lost, round 2
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("args", [("train", "--force"), ("train", "--resume"), ("evaluate",)])
+def test_a_fifo_checkpoint_is_refused_never_opened(main, tmp_path, args):
+    import signal
+
+    def blocked(signum, frame):
+        raise TimeoutError("blocked: the FIFO was opened")
+
+    os.mkfifo(tmp_path / "pipe.npz")
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(20)  # opening the FIFO would wait for a writer forever
+    try:
+        status, out, err = main(*args, "--checkpoint", tmp_path / "pipe.npz")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    line = one_line_error(err, args[0])
+    assert status == 1 and "is a FIFO (named pipe), not a regular file" in line
+    assert "--force" not in line and "epoch" not in out
+    assert stat.S_ISFIFO(os.stat(tmp_path / "pipe.npz").st_mode)
+
+
+def test_a_checkpoint_path_ending_in_a_slash_is_refused_with_the_file_to_give(main, tmp_path):
+    status, out, err = main("train", "--epochs", "1", "--checkpoint", f"{tmp_path / 'new'}/")
+    line = one_line_error(err, "train")
+    assert status == 1 and "names a directory" in line
+    assert f"e.g. {tmp_path / 'new' / 'lenet5.npz'}" in line
+    assert not (tmp_path / "new").exists() and out == ""
+
+
+def test_resuming_a_finished_run_says_nothing_was_trained(main, tmp_path, tiny_checkpoint):
+    path = tmp_path / "done.npz"
+    shutil.copy(tiny_checkpoint, path)
+    status, out, err = main("train", "--resume", "--epochs", "1", "--no-normalize",
+                            "--dataset", "sample", "--checkpoint", path)
+    assert status == 0, err
+    assert out.strip().splitlines() == [
+        f"nothing was trained: {path} has already finished 1 of --epochs 1 (test accuracy "
+        f"{out.split('test accuracy ')[1].split('%')[0]}%); its cosine schedule ends there: "
+        "train longer as a new run (another --checkpoint, or --force)"]
+
+
+def test_a_full_disk_names_the_checkpoint_and_what_was_kept(main, tmp_path, monkeypatch):
+    import errno
+
+    from tinygrad_cnn import serialization
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(serialization, "_write_archive", full)
+    status, _, err = main("train", "--epochs", "1", "--checkpoint", tmp_path / "c.npz")
+    assert status == 1 and one_line_error(err, "train").endswith(
+        f"{tmp_path / 'c.npz'}: cannot write the checkpoint of epoch 1 (No space left on "
+        "device); no checkpoint was written")
+
+
+def test_graph_keeps_a_slide_that_mentions_tinygrad_cnn(main, tmp_path):
+    slide = tmp_path / "slide.svg"
+    slide.write_text('<?xml version="1.0"?>\n<!-- written by tinygrad-cnn -->\n'
+                     "<svg><title>tinygrad-cnn, a talk</title></svg>\n")
+    before = slide.read_text()
+    status, _, err = main("graph", "--output", slide, "--collapse")
+    line = one_line_error(err, "graph")
+    assert status == 1 and "refusing to overwrite the graph" in line and "--force" in line
+    assert slide.read_text() == before

@@ -139,7 +139,8 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, small_sets, mo
         fit(dataclass_replace(cfg, resume=True), out=quiet, datasets=small_sets)
     monkeypatch.setattr(serialization, "_write_archive", real_write)
     assert (tmp_path / "ckpt.npz").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.npz"]
+    # no temporary left; the lock file beside the checkpoint stays, released
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ckpt.npz.lock", "ckpt.npz"]
     assert read_checkpoint(tmp_path / "ckpt.npz")["epoch"] == 1
 
 
@@ -462,3 +463,4 @@ def test_a_symlinked_checkpoint_stays_a_link_through_training_and_resume(tmp_pat
     assert os.stat(real).st_mode & 0o777 == 0o640
     assert read_checkpoint(link)["epoch"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.npz", "store"]
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == [".run.npz.lock", "run.npz"]

@@ -51,6 +51,7 @@ def run(args) -> int:
     from ..data import check_data_source
     from ..train.config import TrainConfig
     from ..train.loop import fit
+    from ..train.progress import say
 
     if args.resume and not args.checkpoint:
         raise UsageError("--resume continues from --checkpoint, but --checkpoint '' "
@@ -66,13 +67,25 @@ def run(args) -> int:
         device=args.device, normalize=args.normalize, checkpoint=checkpoint,
         resume=args.resume, log=args.log, force=args.force, download=args.download,
     )
+    before = _finished_epochs(checkpoint) if args.resume else 0
     _, history = fit(config)  # Ctrl-C: TrainingInterrupted, reported by the boundary
-    if not history:
-        print("nothing to do: the checkpoint has already reached --epochs")
+    if len(history) <= before:  # fit said that nothing was left to train
         return 0
     last = history[-1]
     total = sum(m["seconds"] for m in history)
-    print(f"done: test accuracy {100 * last['test_accuracy']:.2f}% after "
-          f"{last['epoch']} epochs, {total:.1f} s of training"
-          + (f"; checkpoint {checkpoint}" if checkpoint else ""))
+    say(f"done: test accuracy {100 * last['test_accuracy']:.2f}% after "
+        f"{last['epoch']} epochs, {total:.1f} s of training"
+        + (f"; checkpoint {checkpoint}" if checkpoint else ""))
     return 0
+
+
+def _finished_epochs(checkpoint) -> int:
+    """How many epochs the checkpoint to resume holds (0 where there is none to read:
+    ``fit`` then says why)."""
+    from ..serialization import CheckpointError
+    from ..train.checkpoint import inspect_checkpoint
+
+    try:
+        return inspect_checkpoint(checkpoint)["epoch"]
+    except (OSError, CheckpointError):
+        return 0

@@ -4,10 +4,12 @@ field by field when read back.
 A checkpoint is a :func:`~tinygrad_cnn.serialization.save` archive holding the model's and
 optimizer's state, the learning-rate schedule, the position in training (epoch, batch),
 the random state at the start of the epoch, the running sums of the epoch so far, the
-history of finished epochs and the settings of the run. Reading one validates every field
-(and the model's parameter names, shapes and dtypes against the model it is meant for)
-before any array is read, so a hand-edited or foreign file fails with a message naming the
-file and the field instead of an ``AttributeError`` deep inside the loop.
+history of finished epochs, the settings of the run and its id (which the run's ``--log``
+lines carry; checkpoints of earlier versions have none, and resuming one starts a new id).
+Reading one validates every field (and the model's parameter names, shapes and dtypes
+against the model it is meant for) before any array is read, so a hand-edited or foreign
+file fails with a message naming the file and the field instead of an ``AttributeError``
+deep inside the loop.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import os
 
 import numpy as np
 
+from ..fileio import check_readable
 from ..serialization import ArrayInfo, CheckpointError, describe, load, save
 
 __all__ = ["CHECKPOINT_FORMAT", "check_same_run", "describe_checkpoint", "inspect_checkpoint",
-           "read_checkpoint", "write_checkpoint"]
+           "read_checkpoint", "saved_run_id", "write_checkpoint"]
 
 CHECKPOINT_FORMAT = "tinygrad_cnn.checkpoint/1"
 
@@ -39,14 +42,16 @@ _FIELDS = {
     "history": (str, "history (JSON)"),
     "config": (str, "settings (JSON)"),
 }
+_OPTIONAL = {"run": (str, "run id")}  # fields earlier versions did not write
 _RUNNING = ("loss", "correct", "seen", "seconds")
 _KIND_NAMES = {int: "an integer", str: "a string", dict: "a dict"}
 
 
 def write_checkpoint(path, model, optimizer, scheduler, config, epoch, batch,
-                     rng_epoch_start, running, history) -> None:
-    """Atomically write everything needed to continue exactly from here."""
-    save({
+                     rng_epoch_start, running, history, run: str | None = None) -> None:
+    """Atomically write everything needed to continue exactly from here; ``run`` is the
+    run's id."""
+    state = {
         "format": CHECKPOINT_FORMAT,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -57,7 +62,10 @@ def write_checkpoint(path, model, optimizer, scheduler, config, epoch, batch,
         "running": running,
         "history": json.dumps(history),
         "config": json.dumps(dataclasses.asdict(config)),
-    }, path)
+    }
+    if run is not None:
+        state["run"] = run
+    save(state, path)
 
 
 def _fail(path, message):
@@ -92,6 +100,10 @@ def _check_fields(state, path) -> dict:
                         f"{type(value).__name__}")
         if kind is int and value < 0:
             _fail(path, f"the {what} field '{key}' is negative ({value})")
+    for key, (kind, what) in _OPTIONAL.items():
+        if key in state and not isinstance(state[key], kind):
+            _fail(path, f"the {what} field '{key}' should be {_KIND_NAMES[kind]}, found "
+                        f"{type(state[key]).__name__}")
     for key in _RUNNING:
         value = state["running"].get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
@@ -141,7 +153,9 @@ def check_model_entries(model_state: dict, expected: dict, path) -> None:
 
 def inspect_checkpoint(path) -> dict:
     """The checkpoint's fields, validated, with arrays as ``ArrayInfo`` (shape and dtype
-    only) and the JSON fields parsed; no array is read."""
+    only) and the JSON fields parsed; no array is read (and nothing but a regular file is
+    opened: a FIFO would wait for a writer forever)."""
+    check_readable(path, "checkpoint")
     return _check_fields(describe(path), os.fspath(path))
 
 
@@ -151,7 +165,7 @@ def read_checkpoint(path, model=None) -> dict:
 
     Raises
     ------
-    FileNotFoundError, IsADirectoryError
+    FileNotFoundError, IsADirectoryError, NotARegularFileError
     CheckpointError (a ValueError)
         Naming the file and the field or weight that is wrong.
     """
@@ -167,6 +181,16 @@ def read_checkpoint(path, model=None) -> dict:
         if not math.isfinite(parsed["running"][k]):
             _fail(path, f"field 'running/{k}' is not finite")
     return parsed
+
+
+def saved_run_id(path) -> str | None:
+    """The run id in the checkpoint at ``path``; None when there is none (no checkpoint, one
+    of an earlier version, or one that cannot be read: resuming it reports why)."""
+    try:
+        run = inspect_checkpoint(path).get("run") if path and os.path.exists(path) else None
+    except (CheckpointError, OSError):
+        return None
+    return run or None
 
 
 def describe_checkpoint(path) -> str:

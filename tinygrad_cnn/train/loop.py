@@ -5,18 +5,22 @@ accuracy and images/s; evaluation under ``no_grad`` in ``eval()`` mode after eac
 checkpoint after every epoch (and on Ctrl-C) holding model, optimizer, position and RNG
 state, so that a resumed run ends with exactly the weights of an uninterrupted one.
 
+Nothing a run finished is lost to what reports on it. At the end of an epoch the checkpoint
+is written first (by the one run holding it: :class:`~.lock.CheckpointLock`), then the
+``--log`` line (:class:`~.runlog.MetricsLog`), then the printed summary; a log that cannot be
+written is a warning, a closed stdout (``train | head -2``) is ignored (:func:`~.progress.say`).
+
 A loss that stopped being finite ends training with :class:`TrainingDiverged`, and weights
 that are not finite are never written over a checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import itertools
-import json
 import os
-import signal
 import sys
 
 import numpy as np
@@ -28,10 +32,20 @@ from ..data import DataLoader, DatasetError, RandomShift, RegistryView, get_data
 from ..fileio import check_writable
 from ..models import LeNet5
 from ..serialization import CheckpointError
-from .checkpoint import check_same_run, describe_checkpoint, read_checkpoint, write_checkpoint
+from .checkpoint import (
+    check_same_run,
+    describe_checkpoint,
+    read_checkpoint,
+    saved_run_id,
+    write_checkpoint,
+)
 from .config import ConfigError, TrainConfig
 from .epoch import EpochState, LossNotFinite, train_epoch
+from .lock import CheckpointLock
 from .metrics import evaluate, read_to_host
+from .progress import say
+from .runlog import MetricsLog, check_log, new_run_id
+from .signals import StopOnSignal
 
 __all__ = ["RECIPES", "TrainingDiverged", "TrainingInterrupted", "check_destinations", "fit",
            "load_datasets", "make_optimizer"]
@@ -76,13 +90,14 @@ def make_optimizer(name: str, params, lr: float, momentum: float = 0.9,
 
 
 def check_destinations(config: TrainConfig) -> None:
-    """Fail now, not after an epoch, when the checkpoint or log cannot be written, or when
-    the checkpoint would replace another run's without ``resume`` or ``force``."""
+    """Fail now, not after an epoch, when the checkpoint or log cannot be written (or is a
+    FIFO, a device, a directory), when the log is not a metrics log of ours, or when the
+    checkpoint would replace another run's without ``resume`` or ``force``."""
     if config.resume and not config.checkpoint:
         raise ConfigError("resume needs a checkpoint file to continue from, but checkpoints "
                           "are disabled (--checkpoint '')")
     if config.checkpoint:
-        check_writable(config.checkpoint, "checkpoint")
+        check_writable(config.checkpoint, "checkpoint", example="lenet5.npz")
         if os.path.exists(config.checkpoint) and not (config.resume or config.force):
             raise FileExistsError(
                 errno.EEXIST,
@@ -90,14 +105,15 @@ def check_destinations(config: TrainConfig) -> None:
                 "it with --resume, replace it with --force, or choose another --checkpoint",
                 config.checkpoint)
     if config.log:
-        check_writable(config.log, "--log file")
+        check_log(config.log, config.checkpoint)
 
 
 @dataclasses.dataclass
 class _Run:
     """What a run trains with: its resolved settings, the model, optimizer, schedule and
-    loaders; ``about`` describes the data and ``untouched`` says what a divergence before
-    the run's first checkpoint leaves on disk."""
+    loaders; ``about`` describes the data and ``untouched`` says what a failure before the
+    run's first checkpoint leaves on disk; ``run_id`` names the run in its log lines and
+    ``lock`` holds its checkpoint."""
 
     config: TrainConfig
     model: LeNet5
@@ -107,6 +123,8 @@ class _Run:
     test_loader: DataLoader
     about: str
     untouched: str = ""
+    run_id: str = ""
+    lock: CheckpointLock | None = None
 
 
 @dataclasses.dataclass
@@ -141,31 +159,57 @@ def fit(config: TrainConfig, out=None, progress: bool | None = None, datasets=No
         good checkpoint.
     FileExistsError
         ``config.checkpoint`` exists and neither ``resume`` nor ``force`` is set.
+    CheckpointInUseError (an OSError)
+        Another run holds ``config.checkpoint``.
+    OSError
+        The checkpoint could not be written (a full disk); the message names it and says
+        which checkpoint was kept.
     """
     out = out or sys.stdout
-    check_destinations(config)
-    run = _prepare(config, datasets)
-    config = run.config
-    position = _resume(run, out)
-    print(f"training LeNet-5 on {run.about} with "
-          f"{config.optimizer} lr {config.lr:g} ({config.schedule}), batch {config.batch_size}, "
-          f"{config.epochs} epochs"
-          + (f", random shifts of up to {config.augment} px" if config.augment else "")
-          + f", device {config.device}", file=out)
-    run.untouched = (f"{config.checkpoint} was left as it was"
-                     if config.checkpoint and os.path.exists(config.checkpoint)
-                     else "no checkpoint was written")
-    log = open(config.log, "a") if config.log else None
-    try:
-        # NumPy's overflow warnings would only precede our own clearer divergence message
-        with _StopOnSignal() as stopper, np.errstate(over="ignore", invalid="ignore",
-                                                     divide="ignore"):
-            for epoch in range(position.epoch, config.epochs):
-                _run_epoch(run, position, epoch, stopper, progress, out, log)
-    finally:
-        if log:
-            log.close()
+    check_destinations(config)  # before taking the lock, which makes missing directories
+    run_id = (config.resume and saved_run_id(config.checkpoint)) or new_run_id()
+    with (CheckpointLock(config.checkpoint, run_id) if config.checkpoint
+          else contextlib.nullcontext()) as lock:
+        check_destinations(config)  # again, now that no other run can write meanwhile
+        run = _prepare(config, datasets)
+        run.run_id, run.lock = run_id, lock
+        config = run.config
+        position = _resume(run, out)
+        if position.epoch >= config.epochs:
+            _nothing_to_train(run, position, out)
+            return run.model, position.history
+        say(f"training LeNet-5 on {run.about} with {config.optimizer} lr {config.lr:g} "
+            f"({config.schedule}), batch {config.batch_size}, {config.epochs} epochs"
+            + (f", random shifts of up to {config.augment} px" if config.augment else "")
+            + f", device {config.device}", out)
+        run.untouched = (f"{config.checkpoint} was left as it was"
+                         if config.checkpoint and os.path.exists(config.checkpoint)
+                         else "no checkpoint was written")
+        log = MetricsLog(config.log, run_id, bool(config.checkpoint)) if config.log else None
+        try:
+            # NumPy's overflow warnings would only precede our own clearer divergence message
+            with StopOnSignal() as stopper, np.errstate(over="ignore", invalid="ignore",
+                                                         divide="ignore"):
+                for epoch in range(position.epoch, config.epochs):
+                    _run_epoch(run, position, epoch, stopper, progress, out, log)
+        finally:
+            if log:
+                log.close()
     return run.model, position.history
+
+
+def _nothing_to_train(run: _Run, position: _Position, out) -> None:
+    """Say that a resumed run had already finished, instead of a banner and no epochs."""
+    config, last = run.config, (position.history or [{}])[-1]
+    accuracy = last.get("test_accuracy")
+    how = ("its cosine schedule ends there: train longer as a new run (another "
+           "--checkpoint, or --force)" if config.schedule == "cosine"
+           else "give a larger --epochs to train it further")
+    say(f"nothing was trained: {config.checkpoint} has already finished {position.epoch} "
+        f"of --epochs {config.epochs}"
+        + (f" (test accuracy {100 * accuracy:.2f}%)"
+           if isinstance(accuracy, (int, float)) else "")
+        + f"; {how}", out)
 
 
 def _prepare(config: TrainConfig, datasets) -> _Run:
@@ -199,7 +243,7 @@ def _resume(run: _Run, out) -> _Position:
     config = run.config
     if not (config.resume and os.path.exists(config.checkpoint)):
         if config.resume:
-            print(f"--resume: no checkpoint at {config.checkpoint}, starting afresh", file=out)
+            say(f"--resume: no checkpoint at {config.checkpoint}, starting afresh", out)
         return _Position()
     state = read_checkpoint(config.checkpoint, model=run.model)
     check_same_run(state["config"], config)
@@ -212,7 +256,8 @@ def _resume(run: _Run, out) -> _Position:
         raise CheckpointError(f"{config.checkpoint}: its optimizer or schedule state "
                               f"does not fit this run ({exc})") from exc
     epoch, batch = state["epoch"], state["batch"]
-    print(f"resuming from {config.checkpoint}: epoch {epoch + 1}, batch {batch}", file=out)
+    if epoch < config.epochs:
+        say(f"resuming from {config.checkpoint}: epoch {epoch + 1}, batch {batch}", out)
     return _Position(epoch=epoch, state=EpochState(batch=batch, **state["running"]),
                      history=state["history"], rng_epoch_start=state["rng_epoch_start"],
                      saved=(epoch, batch))
@@ -221,7 +266,7 @@ def _resume(run: _Run, out) -> _Position:
 def _run_epoch(run: _Run, position: _Position, epoch: int, stopper, progress, out,
                log) -> None:
     """Train epoch ``epoch`` (continuing it when ``position`` stands inside it), evaluate,
-    report, log and checkpoint; ``position`` then stands after it."""
+    then checkpoint, log and report, in that order; ``position`` then stands after it."""
     config = run.config
     if position.rng_epoch_start is not None:
         backend.set_state(position.rng_epoch_start)  # replay this epoch's shuffle
@@ -241,9 +286,8 @@ def _run_epoch(run: _Run, position: _Position, epoch: int, stopper, progress, ou
         raise _diverged(run, position, epoch, state.batch, "the weights became NaN or infinite")
     if stopper.stop:
         if config.checkpoint:
-            write_checkpoint(config.checkpoint, run.model, run.optimizer, run.scheduler, config,
-                             epoch, state.batch, position.rng_epoch_start, state.running_sums(),
-                             position.history)
+            _save(run, position, epoch, state.batch, position.rng_epoch_start,
+                  state.running_sums())
         raise TrainingInterrupted(
             f"interrupted in epoch {epoch + 1} after batch {state.batch}"
             + (f"; checkpoint saved to {config.checkpoint}, continue with --resume"
@@ -251,16 +295,35 @@ def _run_epoch(run: _Run, position: _Position, epoch: int, stopper, progress, ou
         )
     metrics = _epoch_metrics(run.model, run.test_loader, state, epoch, progress)
     position.history.append(metrics)
-    print(_summary(metrics, config.epochs), file=out, flush=True)
-    if log:
-        log.write(json.dumps(metrics) + "\n")
-        log.flush()
     position.state, position.rng_epoch_start = EpochState(), None
     if config.checkpoint:
-        write_checkpoint(config.checkpoint, run.model, run.optimizer, run.scheduler, config,
-                         epoch + 1, 0, backend.get_state(), position.state.running_sums(),
-                         position.history)
-        position.saved = (epoch + 1, 0)
+        _save(run, position, epoch + 1, 0, backend.get_state(), position.state.running_sums())
+    if log:
+        log.add(metrics)
+    say(_summary(metrics, config.epochs), out)
+
+
+def _save(run: _Run, position: _Position, epoch: int, batch: int, rng_epoch_start,
+          running) -> None:
+    """Write the checkpoint at (``epoch`` finished, ``batch`` of the next), if this run
+    still holds it; a failure names the file and the checkpoint that was kept."""
+    config, where = run.config, f"epoch {epoch}" + (f", batch {batch}" if batch else "")
+    args = (run.model, run.optimizer, run.scheduler, config, epoch, batch, rng_epoch_start,
+            running, position.history, run.run_id)
+    run.lock.check(lambda path: write_checkpoint(path, *args), where)
+    try:
+        write_checkpoint(config.checkpoint, *args)
+    except OSError as exc:
+        saved = position.saved
+        kept = (f"the last checkpoint (epoch {saved[0]}" + (f", batch {saved[1]}"
+                                                            if saved[1] else "")
+                + ") was kept" if saved else run.untouched)
+        then = ("; free some space, then continue with --resume"
+                if saved and exc.errno == errno.ENOSPC else "")
+        raise OSError(exc.errno, f"cannot write the checkpoint of {where} "
+                      f"({exc.strerror or exc}); {kept}{then}", config.checkpoint) from exc
+    run.lock.wrote()
+    position.saved = (epoch, batch)
 
 
 def _diverged(run: _Run, position: _Position, epoch: int, batch: int,
@@ -272,33 +335,6 @@ def _diverged(run: _Run, position: _Position, epoch: int, batch: int,
     return TrainingDiverged(
         f"training diverged: {what} in epoch {epoch + 1} at batch {batch} of "
         f"{len(run.train_loader)} (lr {run.config.lr:g} is probably too high); {kept}")
-
-
-class _StopOnSignal:
-    """Turn SIGINT/SIGTERM into a flag checked between batches, so a checkpoint being
-    written is finished rather than cut, and training stops at a clean point."""
-
-    def __init__(self):
-        self.stop = False
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        if self.stop:  # a second Ctrl-C means "now"
-            raise KeyboardInterrupt
-        self.stop = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        return False
 
 
 @no_grad()

@@ -12,7 +12,6 @@ somebody else's file unless told to. matplotlib is an optional dependency:
 from __future__ import annotations
 
 import io
-import json
 import os
 
 import numpy as np
@@ -21,8 +20,8 @@ from .. import __version__
 from ..fileio import check_output, write_output
 
 __all__ = ["PLOT_INSTALL_HINT", "MissingDependencyError", "PlotInputError", "confusion_matrix",
-           "conv_filters", "learning_curves", "misclassified_grid", "read_metrics",
-           "require_matplotlib", "save_figure"]
+           "conv_filters", "learning_curves", "misclassified_grid", "require_matplotlib",
+           "save_figure"]
 
 PLOT_INSTALL_HINT = 'pip install "tinygrad-cnn[plot]"'
 FORMATS = ("png", "svg", "pdf")
@@ -82,44 +81,7 @@ def save_figure(figure, path, force: bool = False, what: str = "picture", dpi: i
     return os.fspath(path)
 
 
-# ----------------------------------------------------------------------------- metrics
-
-_METRIC_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
-
-
-def read_metrics(path) -> list[list[dict]]:
-    """The runs in a ``--log`` file (JSON lines, one per epoch), oldest first.
-
-    A line with epoch 1 starts a new run (the file is appended to); within a run, an epoch
-    written twice (a resumed run repeats an epoch whose checkpoint was lost) keeps its
-    later line.
-
-    Raises
-    ------
-    PlotInputError (a ValueError)
-        A line that is not a JSON object with the metrics; names the file and line.
-    """
-    runs: list[dict] = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PlotInputError(f"{path}, line {number}: not JSON ({exc.msg})") from None
-            missing = [k for k in _METRIC_KEYS if not isinstance(entry, dict) or k not in entry]
-            if missing:
-                raise PlotInputError(f"{path}, line {number}: not a metrics line of tinygrad-cnn "
-                                     f"train --log (missing {', '.join(missing)})")
-            if entry["epoch"] == 1 or not runs:
-                runs.append({})
-            runs[-1][entry["epoch"]] = entry
-    if not runs:
-        raise PlotInputError(f"{path}: holds no metrics (write some with tinygrad-cnn train "
-                             "--log FILE)")
-    return [[run[e] for e in sorted(run)] for run in runs]
-
+# ----------------------------------------------------------------------------- learning curves
 
 def learning_curves(history, title: str | None = None):
     """Loss and accuracy per epoch, training and test side by side.
@@ -127,7 +89,8 @@ def learning_curves(history, title: str | None = None):
     Parameters
     ----------
     history : list of dict
-        One run's metrics, as ``fit`` returns them or :func:`read_metrics` reads them.
+        One run's metrics, as ``fit`` returns them, or the ``epochs`` of a run that
+        :func:`~tinygrad_cnn.viz.metrics.read_metrics` reads.
     """
     Figure = require_matplotlib()
     epochs = [m["epoch"] for m in history]
