@@ -18,31 +18,86 @@ Tensors meet the tape through a small protocol: ``data``, ``requires_grad``, ``g
 from __future__ import annotations
 
 import functools
+import threading
+
+# ----------------------------------------------------------------------------- per thread
+
+
+class _Hooks:
+    """A registry of hooks, kept as tuples that a registration replaces (never changes in
+    place), so a walk reading them in one thread never sees another thread's change half
+    done."""
+
+    __slots__ = ("record", "backward")
+
+    def __init__(self):
+        self.record, self.backward = (), ()
+
+
+class _PerThread(threading.local):
+    """What belongs to the computation running in one thread, as in PyTorch: grad mode and
+    the hooks registered for this thread alone. A new thread starts with grad enabled and
+    none of these hooks, whatever the thread that started it was doing."""
+
+    def __init__(self):
+        self.grad_enabled = True
+        self.hooks = _Hooks()
+
+
+_this_thread = _PerThread()
+_all_threads = _Hooks()  # listeners: they see the nodes of every thread
+_registering = threading.Lock()
+
 
 # ----------------------------------------------------------------------------- grad mode
 
-_grad_enabled = True
-
-
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    """Whether operations are recorded in this thread (each thread has its own mode)."""
+    return _this_thread.grad_enabled
 
 
-class no_grad:
-    """Record nothing inside: ``with no_grad():`` or ``@no_grad()`` (also bare ``@no_grad``)."""
+class set_grad_enabled:
+    """Turn recording on or off in this thread, at once: ``set_grad_enabled(False)``; as a
+    context (``with set_grad_enabled(flag):``) the previous mode comes back at its end."""
 
-    def __new__(cls, func=None):
-        self = super().__new__(cls)
-        return self(func) if callable(func) else self
+    def __init__(self, mode: bool):
+        self._previous = _this_thread.grad_enabled
+        _this_thread.grad_enabled = bool(mode)
 
     def __enter__(self):
-        global _grad_enabled
-        self._previous, _grad_enabled = _grad_enabled, False
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous
+        _this_thread.grad_enabled = self._previous
+        return False
+
+
+class no_grad:
+    """Record nothing inside: ``with no_grad():`` or ``@no_grad()`` (also bare ``@no_grad``).
+
+    Grad mode belongs to the thread (``no_grad`` in one thread leaves the others recording),
+    and each block restores, in the thread that leaves it, the mode that thread had when it
+    entered, as PyTorch's does; one object may be entered again inside itself, and by
+    several threads.
+    """
+
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        self._saved = {}  # thread id -> the modes found on entering, innermost last
+        return self(func) if callable(func) else self
+
+    def __enter__(self):
+        thread = _this_thread
+        self._saved.setdefault(threading.get_ident(), []).append(thread.grad_enabled)
+        thread.grad_enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        key = threading.get_ident()
+        saved = self._saved[key]
+        _this_thread.grad_enabled = saved.pop()
+        if not saved:
+            del self._saved[key]
         return False
 
     def __call__(self, func):
@@ -56,31 +111,43 @@ class no_grad:
 
 # ----------------------------------------------------------------------------- hooks
 
-_record_hooks: list = []
-_backward_hooks: list = []
-
-
 class HookHandle:
-    """Returned by the hook registrations; ``remove()`` unregisters the hook."""
+    """Returned by the hook registrations; ``remove()`` unregisters the hook (from the
+    registry it was added to, whichever thread calls it)."""
 
-    def __init__(self, registry: list, hook):
-        self.registry, self.hook = registry, hook
+    def __init__(self, registry: _Hooks, kind: str, hook):
+        self.registry, self.kind, self.hook = registry, kind, hook
 
     def remove(self) -> None:
-        if self.hook in self.registry:
-            self.registry.remove(self.hook)
+        with _registering:
+            hooks = getattr(self.registry, self.kind)
+            setattr(self.registry, self.kind, tuple(h for h in hooks if h is not self.hook))
 
 
-def on_record(hook) -> HookHandle:
-    """Call ``hook(node, output_array, params)`` whenever a node is recorded."""
-    _record_hooks.append(hook)
-    return HookHandle(_record_hooks, hook)
+def _register(kind: str, hook, only_this_thread: bool) -> HookHandle:
+    registry = _this_thread.hooks if only_this_thread else _all_threads
+    with _registering:
+        setattr(registry, kind, getattr(registry, kind) + (hook,))
+    return HookHandle(registry, kind, hook)
 
 
-def on_backward(hook) -> HookHandle:
-    """Call ``hook(node, grad_out)`` whenever ``backward()`` reaches a node."""
-    _backward_hooks.append(hook)
-    return HookHandle(_backward_hooks, hook)
+def on_record(hook, only_this_thread: bool = False) -> HookHandle:
+    """Call ``hook(node, output_array, params)`` whenever a node is recorded.
+
+    By default in every thread: a listener, like PyTorch's global hooks (graph drawings
+    note where each node came from, whichever thread made it). With ``only_this_thread``
+    the hook belongs to the computation running in the calling thread, and other threads'
+    nodes never reach it. Hooks for all threads run first, each group in registration
+    order.
+    """
+    return _register("record", hook, only_this_thread)
+
+
+def on_backward(hook, only_this_thread: bool = False) -> HookHandle:
+    """Call ``hook(node, grad_out)`` whenever ``backward()`` reaches a node; in every
+    thread, or with ``only_this_thread`` only in the walks of the calling thread (as a
+    statistics recorder running around one training step needs)."""
+    return _register("backward", hook, only_this_thread)
 
 
 # ----------------------------------------------------------------------------- Function
@@ -118,8 +185,10 @@ class Function:
                 raise RuntimeError(f"{cls.name.lower()}: expected all tensors on one device, "
                                    f"got {device} and {t.device}")
         node = cls()
+        thread = _this_thread
         # known before forward, so that forward can skip what no gradient will need
-        node.needs_input_grad = tuple(_grad_enabled and t is not None and t.requires_grad
+        recording = thread.grad_enabled
+        node.needs_input_grad = tuple(recording and t is not None and t.requires_grad
                                       for t in inputs)
         out = node.forward(*[None if t is None else t.data for t in inputs], **params)
         if not any(node.needs_input_grad):
@@ -132,7 +201,7 @@ class Function:
         if not hasattr(node, "saved"):
             node.saved = ()
         node.freed = False
-        for hook in _record_hooks:
+        for hook in _all_threads.record + thread.hooks.record:
             hook(node, out, params)
         return present[0].wrap(out, node)
 
@@ -204,6 +273,7 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
     does). Unless ``retain_graph``, each node's saved arrays are dropped once used.
     """
     grads = {id(root.grad_fn): grad}
+    backward_hooks = _all_threads.backward + _this_thread.hooks.backward
     leaves = {}  # id -> (leaf, summed gradient)
     for node in topological_order(root.grad_fn):
         g = grads.pop(id(node), None)
@@ -214,7 +284,7 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
                 f"backward through the graph a second time: the saved arrays of {node.name} "
                 f"were freed by the first backward(); pass retain_graph=True to the first "
                 f"call if you need to backward twice")
-        for hook in _backward_hooks:
+        for hook in backward_hooks:
             hook(node, g)
         input_grads = node.backward(g)
         if not isinstance(input_grads, tuple):

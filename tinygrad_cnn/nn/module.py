@@ -144,7 +144,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        hooks.running_path.append((self._scope_name, type(self).__name__))  # as `running`
+        path = hooks.running_modules.path  # this thread's, as `running` does
+        path.append((self._scope_name, type(self).__name__))
         try:
             output = self.forward(*args, **kwargs)
             if self._forward_hooks:
@@ -154,7 +155,7 @@ class Module:
                         output = result
             return output
         finally:
-            hooks.running_path.pop()
+            path.pop()
 
     def register_forward_hook(self, hook) -> hooks.RemovableHandle:
         """Call ``hook(module, inputs, output)`` after every ``forward`` of this module.
