@@ -273,7 +273,8 @@ def test_record_and_backward_hooks_see_each_node_once_and_can_be_removed():
 def test_a_node_holds_only_what_backward_needs():
     node = (f64([1.0]) * 2).grad_fn
     assert set(Function.__slots__) - {"__dict__", "__weakref__"} == {
-        "parents", "needs_input_grad", "input_meta", "input_versions", "saved", "freed"}
+        "parents", "needs_input_grad", "input_meta", "input_versions", "output_version",
+        "saved", "freed"}
     assert node.__dict__ == {}  # Mul stores no settings
 
 

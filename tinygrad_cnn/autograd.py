@@ -12,13 +12,41 @@ created, :func:`on_backward` hooks see each node and its output gradient as the 
 reaches it.
 
 Tensors meet the tape through a small protocol: ``data``, ``requires_grad``, ``grad``,
-``grad_fn``, ``version``, ``device``, ``shape``, ``dtype`` and ``wrap(array, grad_fn)``.
+``grad_fn``, ``version_counter`` (a :class:`VersionCounter`), ``device``, ``shape``, ``dtype``
+and ``wrap(array, grad_fn)``.
+
+In-place changes count in the version counter that tensors sharing memory share (a tensor,
+its ``detach()`` and its views, as in PyTorch). A node keeps the counters of its inputs (and
+of its result, when ``backward`` needs the result), never the tensors, and ``backward()``
+refuses a node whose inputs or needed result changed after forward: its gradient would be
+computed from values forward never saw. PyTorch refuses only what the op saved; refusing
+every changed input is simpler and never gives a wrong gradient.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+
+# ----------------------------------------------------------------------------- versions
+
+class VersionCounter:
+    """How often some memory was changed in place: one per array of memory, shared by every
+    tensor using it (``value`` only grows)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+def memory_root(array):
+    """The array (or buffer) owning ``array``'s memory: itself, or the end of its ``base``
+    chain, so two arrays with one root may share memory (a view and its source)."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
+
 
 # ----------------------------------------------------------------------------- per thread
 
@@ -164,8 +192,8 @@ class Function:
     ``backward`` must not write into ``grad_out`` or into saved arrays.
     """
 
-    __slots__ = ("parents", "needs_input_grad", "input_meta", "input_versions", "saved",
-                 "freed", "__dict__", "__weakref__")
+    __slots__ = ("parents", "needs_input_grad", "input_meta", "input_versions",
+                 "output_version", "saved", "freed", "__dict__", "__weakref__")
 
     def save_for_backward(self, *arrays) -> None:
         self.saved = arrays
@@ -197,13 +225,23 @@ class Function:
                              for t, needed in zip(inputs, node.needs_input_grad))
         node.input_meta = tuple((None, None) if t is None else (t.shape, t.dtype)
                                 for t in inputs)
-        node.input_versions = tuple(None if t is None else t.version for t in inputs)
+        # (counter, value) of each input as forward read it
+        node.input_versions = tuple(None if t is None else
+                                    (t.version_counter, t.version_counter.value)
+                                    for t in inputs)
         if not hasattr(node, "saved"):
             node.saved = ()
         node.freed = False
         for hook in _all_threads.record + thread.hooks.record:
             hook(node, out, params)
-        return present[0].wrap(out, node)
+        result = present[0].wrap(out, node)
+        node.output_version = None
+        if node.saved:  # does backward read the result's memory (Exp, ReLU)?
+            root = memory_root(out)
+            if any(memory_root(a) is root for a in node.saved):
+                counter = result.version_counter
+                node.output_version = (counter, counter.value)
+        return result
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -266,6 +304,24 @@ def topological_order(root_node) -> list:
     return order
 
 
+def check_unchanged(node) -> None:
+    """Raise if an input of ``node``, or the result its backward reads, was changed in place
+    after forward (see the module docstring)."""
+    if node.output_version is not None:
+        counter, value = node.output_version
+        if counter.value != value:
+            raise RuntimeError(
+                f"{node.name}: its result was modified in place after forward computed it, "
+                f"and its backward needs that result; change a copy (y = y * 2, not "
+                f"y *= 2), or call backward() before changing it")
+    for (shape, _), version in zip(node.input_meta, node.input_versions):
+        if version is not None and version[0].value != version[1]:
+            raise RuntimeError(
+                f"{node.name}: an input of shape {shape} was modified in place (e.g. by "
+                f"optimizer.step() or +=) after forward used it, so its gradient would be "
+                f"computed from the new values; call backward() before changing it")
+
+
 def run_backward(root, grad, retain_graph: bool = False) -> None:
     """Propagate ``grad`` from tensor ``root`` to every leaf that requires grad.
 
@@ -284,6 +340,7 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
                 f"backward through the graph a second time: the saved arrays of {node.name} "
                 f"were freed by the first backward(); pass retain_graph=True to the first "
                 f"call if you need to backward twice")
+        check_unchanged(node)
         for hook in backward_hooks:
             hook(node, g)
         input_grads = node.backward(g)
@@ -291,8 +348,7 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             input_grads = (input_grads,)
         if not retain_graph:
             node.saved, node.freed = (), True
-        for parent, gin, (shape, dtype), version in zip(
-                node.parents, input_grads, node.input_meta, node.input_versions):
+        for parent, gin, (shape, dtype) in zip(node.parents, input_grads, node.input_meta):
             if parent is None or gin is None:
                 continue
             gin = fit_gradient(gin, shape, dtype, node.name)
@@ -300,11 +356,6 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
                 previous = grads.get(id(parent))
                 grads[id(parent)] = gin if previous is None else previous + gin
                 continue
-            if parent.version != version:
-                raise RuntimeError(
-                    f"{node.name}: an input of shape {shape} was modified in place (e.g. by "
-                    f"optimizer.step()) after forward used it, so its gradient would be "
-                    f"computed from the new values; call backward() before changing it")
             previous = leaves.get(id(parent))
             leaves[id(parent)] = (parent, gin if previous is None else previous[1] + gin)
     for leaf, g in leaves.values():

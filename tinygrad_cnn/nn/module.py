@@ -26,8 +26,8 @@ class Parameter(Tensor):
     Parameters
     ----------
     data : Tensor, list or array
-        Floating-point values. A Tensor's array is shared, not copied (as in PyTorch);
-        other data follows Tensor's dtype rule (float -> float32).
+        Floating-point values. A Tensor's array (and its version) is shared, not copied (as
+        in PyTorch); other data follows Tensor's dtype rule (float -> float32).
     requires_grad : bool
     """
 
@@ -43,7 +43,7 @@ class Parameter(Tensor):
         self.device = source.device
         self.grad = None
         self.grad_fn = None
-        self.version = 0
+        self.version_counter = source.version_counter
         self.requires_grad = False
         self.requires_grad_(requires_grad)
 
@@ -329,7 +329,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad.zero_()
 
     def _apply(self, fn) -> Module:
         """Replace the array of every parameter, buffer and gradient by ``fn(array)``, in
