@@ -273,7 +273,8 @@ def test_record_and_backward_hooks_see_each_node_once_and_can_be_removed():
 def test_a_node_holds_only_what_backward_needs():
     node = (f64([1.0]) * 2).grad_fn
     assert set(Function.__slots__) - {"__dict__", "__weakref__"} == {
-        "parents", "needs_input_grad", "input_meta", "input_versions", "saved", "freed"}
+        "parents", "needs_input_grad", "input_meta", "input_versions", "output_version",
+        "saved", "freed"}
     assert node.__dict__ == {}  # Mul stores no settings
 
 
@@ -330,7 +331,7 @@ def test_autograd_knows_nothing_of_modules_drawings_or_statistics():
     import tinygrad_cnn
 
     path = pathlib.Path(tinygrad_cnn.__file__).parent / "autograd.py"
-    assert _imports(path) == {"functools"}
+    assert _imports(path) == {"functools", "threading"}  # grad mode and hooks per thread
     names = {n.id for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Name)}
     names |= {n.attr for n in ast.walk(ast.parse(path.read_text()))
               if isinstance(n, ast.Attribute)}

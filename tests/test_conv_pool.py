@@ -227,6 +227,49 @@ def test_max_pool_ties_match_torch(kw):
     np.testing.assert_array_equal(_pool_grad(x, **kw), tx.grad.numpy())
 
 
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("window, position", [
+    ([[1, NAN], [NAN, 3]], (1, 0)),
+    ([[NAN, 1], [3, NAN]], (1, 1)),
+    ([[5, 1], [NAN, 9]], (1, 0)),
+    ([[NAN, 9], [1, 2]], (0, 0)),
+    ([[5, NAN, NAN], [1, 2, 3], [4, 5, 6]], (0, 2)),
+    ([[5, 1, 2], [NAN, 2, 3], [4, 5, NAN]], (2, 2)),
+    ([[5, 1, 2], [1, 2, NAN], [NAN, 5, 1]], (2, 0)),
+    ([[NAN, 9, 2], [1, 9, 3], [4, 5, 9]], (0, 0)),
+], ids=str)
+def test_max_pool_sends_a_nan_windows_gradient_to_its_last_nan_as_pytorch(window, position):
+    """The window's maximum is NaN, and its gradient goes to the last NaN in row-major order
+    (PyTorch's `val > max || isnan(val)`), not to a finite element."""
+    x = np.array(window, dtype=float)[None, None]
+    k = x.shape[-1]
+    out = F.max_pool2d(Tensor(x, dtype=np.float64), k)
+    assert np.isnan(out.numpy()).all()
+    expected = np.zeros_like(x)
+    expected[(0, 0) + position] = 1.0
+    np.testing.assert_array_equal(_pool_grad(x, kernel_size=k), expected)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=1),
+                                dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=(2, 3), stride=(2, 1))], ids=str)
+def test_max_pool_with_nans_matches_torch(kw):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 3, size=(2, 3, 7, 8)).astype(float)
+    x[rng.random(x.shape) < 0.15] = NAN
+    tx = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.max_pool2d(tx, **kw)
+    expected.sum().backward()
+    t = Tensor(x, dtype=np.float64, requires_grad=True)
+    out = F.max_pool2d(t, **kw)
+    out.sum().backward()
+    np.testing.assert_array_equal(out.numpy(), expected.detach().numpy())
+    np.testing.assert_array_equal(t.grad.numpy(), tx.grad.numpy())
+
+
 # ----------------------------------------------------------------------------- dtypes, buffers
 
 def test_float32_stays_float32():

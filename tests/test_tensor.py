@@ -197,3 +197,101 @@ def test_where_arrays_live():
     t = Tensor([1.0])
     assert place(t) == t.device
     assert onto(np.zeros(2), t, "grad").shape == (2,)
+
+
+# ----------------------------------------------------------------------------- NumPy reads a Tensor
+
+def test_numpy_reads_a_tensor_as_an_array():
+    t = Tensor([[1.0, 2.0], [3.0, 4.0]])
+    a = np.asarray(t)
+    assert isinstance(a, np.ndarray) and a.dtype == np.float32 and a.shape == (2, 2)
+    np.testing.assert_array_equal(a, [[1, 2], [3, 4]])
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert np.mean(t) == 2.5 and isinstance(np.mean(t), np.floating)
+    np.testing.assert_array_equal(np.mean(t, axis=0), [2.0, 3.0])
+    assert np.max(t) == 4.0 and np.std(Tensor([1.0, 3.0])) == 1.0
+    np.testing.assert_array_equal(np.concatenate([t, t]).shape, (4, 2))
+    np.testing.assert_array_equal(np.asarray([Tensor(1.0), Tensor(2.0)]), [1.0, 2.0])
+    np.testing.assert_allclose(t, [[1, 2], [3, 4]])  # assert_allclose reads it too
+
+
+def test_numpy_conversion_copies_when_asked_and_only_then():
+    t = Tensor([1.0, 2.0], device="cpu")
+    assert np.shares_memory(np.asarray(t), t.data)
+    assert not np.shares_memory(np.array(t), t.data)  # np.array copies by default
+    assert not np.shares_memory(np.asarray(t, copy=True), t.data)
+    assert np.shares_memory(np.asarray(t, copy=False), t.data)
+    with pytest.raises(ValueError, match="cannot be read without a copy"):
+        np.asarray(t, dtype=np.float64, copy=False)
+
+
+def test_numpy_refuses_a_tensor_that_requires_grad_while_recording_as_pytorch():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    for read in (np.asarray, np.mean, lambda t: np.asarray(t * 2)):
+        with pytest.raises(RuntimeError, match=r"requires grad to a NumPy array .* t\.detach"):
+            read(x)
+    np.testing.assert_array_equal(np.asarray(x.detach()), [1.0, 2.0])
+    with tg.no_grad():
+        np.testing.assert_array_equal(np.asarray(x), [1.0, 2.0])
+
+
+# ----------------------------------------------------------------------------- PyTorch's numbers
+
+def test_mean_of_nothing_is_nan_silently_as_pytorch():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        empty = Tensor(np.zeros((0, 3)), requires_grad=True)
+        assert np.isnan(Tensor([]).mean().item())
+        np.testing.assert_array_equal(empty.mean(axis=0).numpy(), [np.nan] * 3)
+        assert empty.mean(axis=1).shape == (0,)
+        empty.mean().backward()
+    assert empty.grad.shape == (0, 3) and empty.mean().dtype == np.float32
+
+
+def test_integer_tensors_meet_floats_in_the_default_float_dtype():
+    i = Tensor([1, 2, 3])
+    for y in (i * 0.5, 0.5 * i, i / 2, 2 / i, i / Tensor([1, 2, 3]), i - 1.5, i ** 2.0,
+              2.0 ** i, i + Tensor([0.5, 0.5, 0.5]), Tensor([True, False, True]) * 0.5,
+              i.mean()):
+        assert y.dtype == np.float32, y
+    np.testing.assert_allclose((i / 2).numpy(), [0.5, 1.0, 1.5])
+    assert (i * 2).dtype == np.int64 and (i + Tensor([1, 1, 1], dtype=np.int32)).dtype == np.int64
+    assert (Tensor([True]) + 1).tolist() == [2]  # as PyTorch, not a logical or
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    (x * Tensor([2, 3])).sum().backward()  # the integer operand is cast, the gradient flows
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [2.0, 3.0]
+
+
+def test_iterating_gives_rows_and_a_zero_d_tensor_refuses_as_pytorch():
+    with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+        list(Tensor(1.0))
+    rows = list(Tensor([[1.0, 2.0], [3.0, 4.0]]))
+    assert len(rows) == 2 and rows[1].tolist() == [3.0, 4.0]
+    assert [r.item() for r in Tensor([5.0, 6.0])] == [5.0, 6.0]
+
+
+@pytest.mark.parametrize("axis", [np.int64(1), np.int32(-1), (np.int64(0), 1), [np.intp(1)]])
+def test_numpy_integers_are_axes(axis):
+    x = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    expected = np.arange(6.0).reshape(2, 3).sum(axis=tuple(np.atleast_1d(axis).tolist()))
+    np.testing.assert_allclose(x.sum(axis=axis).numpy(), expected)
+    assert x.mean(axis=axis).shape == expected.shape
+    assert x.max(axis=axis).shape == expected.shape == x.min(axis=axis).shape
+    x.sum(axis=axis).sum().backward()
+    if not isinstance(axis, (tuple, list)):
+        assert x.argmax(axis=axis).shape == expected.shape
+        assert tg.nn.functional.softmax(x, axis=axis).shape == (2, 3)
+
+
+def test_axis_errors_name_the_op():
+    x = Tensor(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="sum: axis 2 is out of range"):
+        x.sum(axis=np.int64(2))
+    with pytest.raises(TypeError, match="mean: axis must be an int or a sequence of ints"):
+        x.mean(axis=1.0)
+    with pytest.raises(ValueError, match=r"max: axis True is out of range"):
+        x.max(axis=(True,))
+    with pytest.raises(TypeError, match="argmax: axis must be an int or None"):
+        x.argmax(axis=(0,))

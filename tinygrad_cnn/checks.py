@@ -67,17 +67,25 @@ def shape_tuple(args) -> tuple:
 
 
 def axis_tuple(axis, ndim: int, where: str) -> tuple:
-    """``axis`` (None, an int or a sequence of ints) as a sorted tuple of non-negative axes
-    of an ``ndim``-dimensional tensor, all of them for None; out-of-range or repeated axes
-    raise ``ValueError`` naming ``where`` (the op asking)."""
+    """``axis`` (None, an int or a sequence of ints, NumPy integers included) as a sorted
+    tuple of non-negative Python ints, the axes of an ``ndim``-dimensional tensor, all of
+    them for None; out-of-range or repeated axes raise ``ValueError`` naming ``where`` (the
+    op asking)."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if is_int(axis):
+        axes = (axis,)
+    else:
+        try:
+            axes = tuple(axis)
+        except TypeError:
+            raise TypeError(f"{where}: axis must be an int or a sequence of ints, "
+                            f"got {axis!r}") from None
     out = []
     for a in axes:
-        if not isinstance(a, int) or not -ndim <= a < max(ndim, 1):
+        if not is_int(a) or not -ndim <= a < max(ndim, 1):
             raise ValueError(f"{where}: axis {a} is out of range for a tensor with {ndim} dims")
-        out.append(a % ndim if ndim else 0)
+        out.append(int(a) % ndim if ndim else 0)
     if len(set(out)) != len(out):
         raise ValueError(f"{where}: repeated axis in {axis}")
     return tuple(sorted(out))

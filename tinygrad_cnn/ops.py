@@ -14,6 +14,8 @@ two are never confused. Messages and drawings drop the suffix: both show ``ReLU`
 
 from __future__ import annotations
 
+import math
+
 from . import backend
 from . import workspace as ws
 from .autograd import Function
@@ -242,9 +244,7 @@ class Max(Function):
         shape = ctx.input_meta[0][0]
         kept_shape = [shape[i] for i in ctx.kept]
         red_shape = [shape[i] for i in ctx.axes]
-        n_red = 1
-        for n in red_shape:
-            n_red *= n
+        n_red = math.prod(red_shape)
         rows = idx.size
         gm = xp.zeros((rows, n_red), dtype=g.dtype)
         gm[xp.arange(rows), idx.reshape(-1)] = g.reshape(-1)
@@ -292,13 +292,17 @@ class Transpose(Function):
         return g.transpose(inverse)
 
 
-def _has_array_index(index) -> bool:
+def _basic(index):
+    """A basic index (ints, slices, None, ...) as a tuple with ``...``, so that even one
+    element is a view (0-d) of the array, as in PyTorch; None for an index with arrays."""
     items = index if isinstance(index, tuple) else (index,)
-    return any(not (isinstance(i, (int, slice)) or i is None or i is Ellipsis) for i in items)
+    if any(not (isinstance(i, (int, slice)) or i is None or i is Ellipsis) for i in items):
+        return None
+    return items if any(i is Ellipsis for i in items) else items + (Ellipsis,)
 
 
 class GetItem(Function):
-    """z = x[index] (basic slicing and integer-array indexing).
+    """z = x[index] (basic slicing, a view of x, and integer-array indexing).
 
     The gradient is scattered back; repeated integer indices add up, through the device's
     ``scatter_add`` on flat positions (``bincount`` on the CPU, not NumPy's slow ``add.at``).
@@ -307,7 +311,7 @@ class GetItem(Function):
     def forward(ctx, x, index):
         check_index(x.shape, index)
         try:
-            out = x[index]
+            out = x[_basic(index) or index]
         except IndexError as exc:
             raise IndexError(f"getitem: {exc} (tensor shape {x.shape})") from None
         ctx.index = index
@@ -316,13 +320,11 @@ class GetItem(Function):
     def backward(ctx, g):
         xp = xp_of(g)
         shape, dtype = ctx.input_meta[0]
-        if not _has_array_index(ctx.index):
+        if _basic(ctx.index) is not None:
             grad = xp.zeros(shape, dtype=g.dtype)
             grad[ctx.index] = g
             return grad
-        size = 1
-        for n in shape:
-            size *= n
+        size = math.prod(shape)
         if g.size == 0:  # an empty selection
             return xp.zeros(shape, dtype=g.dtype)
         positions = xp.arange(size).reshape(shape)[ctx.index]

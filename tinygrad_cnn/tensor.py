@@ -4,7 +4,8 @@ This file says what a tensor *is*: its array and device, how it enters the tape
 (``requires_grad``, ``backward``), how it is created and converted. What can be computed
 with one (``+``, ``@``, ``exp``, ``sum``, ``reshape``...) is inherited from
 :class:`~tinygrad_cnn.tensor_math.TensorMath`, beside the rules that turn Python values into
-operands (:func:`place`, :func:`onto`, re-exported here).
+operands (:func:`place`, :func:`onto`, re-exported here); how it changes in place
+(``add_``, ``-=``, ``zero_``...) from :class:`~tinygrad_cnn.tensor_inplace.InPlaceMath`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import numpy as np
 
 from . import autograd, backend, display, ops
 from .checks import shape_tuple
+from .tensor_inplace import InPlaceMath
 from .tensor_math import TensorMath, as_array, onto, place
 
 __all__ = ["Tensor", "as_array", "onto", "place"]
 
 
-class Tensor(TensorMath):
+class Tensor(TensorMath, InPlaceMath):
     """An n-dimensional array with reverse-mode automatic differentiation.
 
     Parameters
@@ -36,19 +38,23 @@ class Tensor(TensorMath):
     -----
     ``data`` is the raw array. Writing into it (``t.data[...] = 0``) bypasses autograd, as
     PyTorch's ``.data`` does: a graph built earlier computes its gradients from the new
-    values. The library's own in-place updates (``optimizer.step()``, initialisers,
-    ``load_state_dict``) count in ``version``, and ``backward()`` refuses a graph whose
-    inputs changed that way since forward.
+    values. In-place ops (``add_``, ``-=``, ``zero_``: see
+    :mod:`~tinygrad_cnn.tensor_inplace`) and the library's own in-place updates
+    (``optimizer.step()``, initialisers, ``load_state_dict``) count in ``version``, and
+    ``backward()`` refuses a graph whose inputs changed that way since forward. A Tensor made
+    from a Tensor of the same dtype and device shares its memory and its version.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "device", "version", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "device", "version_counter",
+                 "__weakref__")
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
         self.data = as_array(data, dtype, device)
         self.device = backend.device_of(self.data)
         self.grad = None
         self.grad_fn = None
-        self.version = 0
+        shared = isinstance(data, Tensor) and data.data is self.data
+        self.version_counter = data.version_counter if shared else autograd.VersionCounter()
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -66,9 +72,20 @@ class Tensor(TensorMath):
         t.device = backend.device_of(array)
         t.grad = None
         t.grad_fn = grad_fn
-        t.version = 0
+        t.version_counter = autograd.VersionCounter()
         t.requires_grad = grad_fn is not None
         return t
+
+    @property
+    def version(self) -> int:
+        """How often this tensor's memory was changed in place (shared with ``detach()`` and
+        views, as PyTorch's ``_version``); assigning it is how library code that writes into
+        ``data`` reports a change."""
+        return self.version_counter.value
+
+    @version.setter
+    def version(self, value: int) -> None:
+        self.version_counter.value = value
 
     # ------------------------------------------------------------------ properties
     @property
@@ -96,6 +113,13 @@ class Tensor(TensorMath):
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
+    def __iter__(self):
+        """The sub-tensors along the first axis, ``t[0], t[1], ...`` (as PyTorch's); a 0-d
+        tensor has no axis to iterate over, and raises ``TypeError`` as PyTorch's does."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
     # ------------------------------------------------------------------ grad bookkeeping
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.dtype.kind != "f":
@@ -108,8 +132,11 @@ class Tensor(TensorMath):
         return self
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph (shares memory, as PyTorch's)."""
-        return Tensor.wrap(self.data)
+        """The same data, cut from the graph (shares memory and its version, as PyTorch's:
+        changing it in place changes this tensor)."""
+        t = Tensor.wrap(self.data)
+        t.version_counter = self.version_counter
+        return t
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf requiring grad.
@@ -145,6 +172,32 @@ class Tensor(TensorMath):
     def numpy(self) -> np.ndarray:
         """The values as a host NumPy array (a copy from the GPU, a view on the CPU)."""
         return backend.to_host(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        """The values for NumPy (``np.asarray(t)``, ``np.mean(t)``, matplotlib): a view of a
+        CPU tensor's array, a host copy of a GPU tensor's (a read the caller asked for).
+
+        As PyTorch's, it refuses a tensor that requires grad while autograd records (use
+        ``t.detach()``); ``copy=False`` refuses what needs a copy, as NumPy's protocol says.
+        """
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError("cannot convert a tensor that requires grad to a NumPy array "
+                               "(np.asarray, np.mean...); use t.detach() first, or .numpy()")
+        host = backend.to_host(self.data)
+        needs_copy = host is not self.data or (dtype is not None and
+                                               np.dtype(dtype) != host.dtype)
+        if copy is False and needs_copy:
+            raise ValueError(f"np.asarray(copy=False): this {self.device} tensor of "
+                             f"{self.dtype} cannot be read without a copy")
+        host = np.asarray(host, dtype=dtype)
+        if copy and host is self.data or copy and host.base is self.data:
+            host = host.copy()
+        return host
+
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy functions (``np.mean(t)``, ``np.concatenate([a, b])``) read Tensors as
+        arrays through :meth:`__array__` and give NumPy results, as they do for lists."""
+        return func(*_as_arrays(args), **_as_arrays(kwargs))
 
     def item(self):
         if self.size != 1:
@@ -231,3 +284,14 @@ class Tensor(TensorMath):
         device = place(None, device)
         return Tensor(backend.array_module(device).arange(*args, dtype=dtype), dtype=dtype,
                       device=device)
+
+
+def _as_arrays(value):
+    """``value`` with the Tensors in it (also inside lists, tuples and dicts) as arrays."""
+    if isinstance(value, Tensor):
+        return np.asarray(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_as_arrays(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _as_arrays(v) for k, v in value.items()}
+    return value

@@ -10,6 +10,10 @@ are prepared here, by the library's rules:
   ``Tensor(data)`` follows the same rules);
 - a Python number becomes a constant of the tensor's dtype on its device, so ``x * 2``
   stays float32 (as in PyTorch) and nothing is uploaded;
+- operands of different kinds (bool, integer, floating point) meet at the dtype of the
+  higher kind, as in PyTorch, and a Python float with an integer tensor gives the default
+  float dtype, float32 (NumPy would make ``int64 * 0.5`` float64); true division of
+  integers gives float32 too;
 - shapes are checked first, so an error names the operator (``add (+): shapes (2, 3) and
   (4,) cannot be broadcast together``).
 
@@ -27,7 +31,8 @@ import operator
 import numpy as np
 
 from . import backend, ops
-from .checks import axis_tuple, shape_tuple
+from .autograd import memory_root
+from .checks import axis_tuple, is_int, shape_tuple
 
 
 class TensorMath:
@@ -127,11 +132,10 @@ class TensorMath:
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
+        """Mean over ``axis``; NaN over no values (an empty tensor), as PyTorch, silently."""
         axes = axis_tuple(axis, self.ndim, "mean")
-        count = 1
-        for a in axes:
-            count *= self.shape[a]
-        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / max(count, 1))
+        count = math.prod(self.shape[a] for a in axes)
+        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count if count else math.nan)
 
     def max(self, axis=None, keepdims=False):
         """Largest value over ``axis``; its gradient goes to the first maximum."""
@@ -141,12 +145,16 @@ class TensorMath:
         return -((-self).max(axis=axis, keepdims=keepdims))
 
     def argmax(self, axis=None):
-        """Index of the first maximum (not differentiable)."""
+        """Index of the first maximum (not differentiable), over all values or one axis."""
+        if axis is not None:
+            if not is_int(axis):
+                raise TypeError(f"argmax: axis must be an int or None, got {axis!r}")
+            (axis,) = axis_tuple(axis, self.ndim, "argmax")
         return self.wrap(self.data.argmax(axis=axis))
 
     # ------------------------------------------------------------------ movement
     def reshape(self, *shape):
-        return ops.Reshape.apply(self, shape=shape_tuple(shape))
+        return _viewing(ops.Reshape.apply(self, shape=shape_tuple(shape)), self)
 
     def view(self, *shape):
         return self.reshape(*shape)
@@ -154,7 +162,7 @@ class TensorMath:
     def transpose(self, *axes):
         """Permute axes (NumPy semantics): a full permutation, or none to reverse them."""
         axes = shape_tuple(axes) if axes else tuple(reversed(range(self.ndim)))
-        return ops.Transpose.apply(self, axes=axes)
+        return _viewing(ops.Transpose.apply(self, axes=axes), self)
 
     @property
     def T(self):
@@ -166,7 +174,7 @@ class TensorMath:
         return self.reshape(*self.shape[:start], math.prod(self.shape[start:]))
 
     def __getitem__(self, index):
-        return ops.GetItem.apply(self, index=_index_arrays(index, self))
+        return _viewing(ops.GetItem.apply(self, index=_index_arrays(index, self)), self)
 
     def pad(self, pad_width, value=0.0):
         """Constant padding; ``pad_width`` as in ``numpy.pad`` (int, pair, or one pair per axis)."""
@@ -236,19 +244,60 @@ def _empty_list(item) -> bool:
     return isinstance(item, (list, tuple)) and len(item) == 0
 
 
-def _lift(value, like):
-    """A Python number or array as a constant Tensor next to ``like``.
+def _viewing(result, source):
+    """``result``, sharing ``source``'s version when its array is a view of ``source``'s
+    memory: a change through either is a change of both (PyTorch's views share it too)."""
+    if memory_root(result.data) is memory_root(source.data):
+        result.version_counter = source.version_counter
+    return result
 
-    Python numbers take the tensor's dtype, as in PyTorch (``x * 2`` stays float32).
+
+# the kinds of dtypes, in PyTorch's order of promotion
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
+KIND_NAMES = ("bool", "integer", "floating-point")
+
+
+def kind_rank(dtype) -> int:
+    """0 for bool, 1 for integers, 2 for floating point: an operand of a higher kind decides
+    the result's dtype."""
+    return _KIND_RANK[np.dtype(dtype).kind]
+
+
+def _number_rank(value) -> int:
+    return 0 if isinstance(value, (bool, np.bool_)) else \
+        1 if isinstance(value, numbers.Integral) else 2
+
+
+def lift(value, like):
+    """A Python number or array as a constant Tensor next to ``like``; Tensors as they are.
+
+    Python numbers take the tensor's dtype when their kind is not higher, as in PyTorch
+    (``x * 2`` stays float32); else the default dtype of their kind (int64, float32).
     """
     if isinstance(value, TensorMath):
         return value
     if isinstance(value, numbers.Number):
+        if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+            raise TypeError(f"complex numbers are not supported, got {value!r}")
         xp = backend.array_module(like.device)
-        dtype = like.dtype if like.dtype.kind == "f" or isinstance(value, numbers.Integral) \
-            else np.float32
+        rank = _number_rank(value)
+        dtype = like.dtype if rank <= kind_rank(like.dtype) else \
+            (np.int64, np.float32)[rank - 1]
         return like.wrap(xp.full((), value, dtype=dtype))  # filled there: no upload
     return like.wrap(as_array(value, None, like.device))  # as Tensor(value, device=...)
+
+
+def _promoted(fn, a, b):
+    """``a`` and ``b`` cast to the dtype PyTorch computes ``fn`` in, where NumPy's would
+    differ: the dtype of the operand of the higher kind (an integer tensor times a float32
+    one is float32, not float64), and floating point for a division."""
+    ra, rb = kind_rank(a.dtype), kind_rank(b.dtype)
+    target = a.dtype if ra > rb else b.dtype if rb > ra else None
+    if fn is ops.Div and max(ra, rb) < 2:
+        target = np.dtype(np.float32)
+    if target is None:
+        return a, b  # one kind: NumPy's promotion is PyTorch's (int32 + int64 is int64)
+    return tuple(t if t.dtype == target else ops.Cast.apply(t, dtype=target) for t in (a, b))
 
 
 _OP_SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "**"}
@@ -256,7 +305,7 @@ _OP_SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "**"}
 
 def _binary(fn, a, b):
     like = a if isinstance(a, TensorMath) else b
-    a, b = _lift(a, like), _lift(b, like)
+    a, b = lift(a, like), lift(b, like)
     if a.shape != b.shape:
         try:
             np.broadcast_shapes(a.shape, b.shape)
@@ -265,12 +314,14 @@ def _binary(fn, a, b):
                 f"{fn.__name__.lower()} ({_OP_SYMBOLS[fn.__name__]}): shapes {a.shape} and "
                 f"{b.shape} cannot be broadcast together"
             ) from None
+    if a.dtype != b.dtype or fn is ops.Div:
+        a, b = _promoted(fn, a, b)
     return fn.apply(a, b)
 
 
 def matmul(a, b):
     like = a if isinstance(a, TensorMath) else b
-    a, b = _lift(a, like), _lift(b, like)
+    a, b = lift(a, like), lift(b, like)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul (@): operands must be at least 1-d, got {a.shape} @ {b.shape}")
     k_a = a.shape[-1]
@@ -296,7 +347,7 @@ _COMPARISONS = {
 
 def _compare(symbol, a, b):
     like = a if isinstance(a, TensorMath) else b
-    a, b = _lift(a, like), _lift(b, like)
+    a, b = lift(a, like), lift(b, like)
     if a.device != b.device:
         raise RuntimeError(f"comparison {symbol}: tensors on {a.device} and {b.device}")
     try:

@@ -12,37 +12,52 @@ drawings use it to group ops by layer). A name is the attribute name under the p
 parent has the name ``""``. Joining the non-empty names of a path with ``"."`` gives the key
 of that module in the root's ``named_modules()`` (and the prefix of its parameters in
 ``named_parameters()``). A module assigned to several parents keeps its first name.
+
+The path belongs to the thread running the forward: a model evaluated in one thread does
+not label the ops another thread records. Forward hooks (:class:`RemovableHandle`) belong
+to their module and run in whichever thread calls it, as PyTorch's do.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import OrderedDict
 
-# (name, class name) of every module whose forward is running, outermost first:
-# Module.__call__ pushes and pops it around forward (what `running` does, inlined)
-running_path: list = []
+
+class RunningModules(threading.local):
+    """``path``: (name, class name) of every module whose forward is running in this
+    thread, outermost first. ``Module.__call__`` pushes and pops it around forward (what
+    :class:`running` does, inlined); each thread starts with an empty path."""
+
+    def __init__(self):
+        self.path = []
+
+
+running_modules = RunningModules()
 
 
 def current_path() -> tuple:
-    """The modules whose ``forward`` is running, outermost first, as (name, class) pairs."""
-    return tuple(running_path)
+    """The modules whose ``forward`` is running in this thread, outermost first, as
+    (name, class) pairs."""
+    return tuple(running_modules.path)
 
 
 class running:
     """Inside, :func:`current_path` ends with ``(name, kind)``: what ``Module.__call__``
     does around ``forward``, usable on its own to label code that is not a module."""
 
-    __slots__ = ("entry",)
+    __slots__ = ("entry", "path")
 
     def __init__(self, name: str, kind: str):
         self.entry = (name, kind)
 
     def __enter__(self):
-        running_path.append(self.entry)
+        self.path = running_modules.path  # the entering thread's, also for the exit
+        self.path.append(self.entry)
 
     def __exit__(self, *exc):
-        running_path.pop()
+        self.path.pop()
         return False
 
 

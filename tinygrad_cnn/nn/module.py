@@ -26,8 +26,8 @@ class Parameter(Tensor):
     Parameters
     ----------
     data : Tensor, list or array
-        Floating-point values. A Tensor's array is shared, not copied (as in PyTorch);
-        other data follows Tensor's dtype rule (float -> float32).
+        Floating-point values. A Tensor's array (and its version) is shared, not copied (as
+        in PyTorch); other data follows Tensor's dtype rule (float -> float32).
     requires_grad : bool
     """
 
@@ -43,7 +43,7 @@ class Parameter(Tensor):
         self.device = source.device
         self.grad = None
         self.grad_fn = None
-        self.version = 0
+        self.version_counter = source.version_counter
         self.requires_grad = False
         self.requires_grad_(requires_grad)
 
@@ -144,7 +144,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        hooks.running_path.append((self._scope_name, type(self).__name__))  # as `running`
+        path = hooks.running_modules.path  # this thread's, as `running` does
+        path.append((self._scope_name, type(self).__name__))
         try:
             output = self.forward(*args, **kwargs)
             if self._forward_hooks:
@@ -154,7 +155,7 @@ class Module:
                         output = result
             return output
         finally:
-            hooks.running_path.pop()
+            path.pop()
 
     def register_forward_hook(self, hook) -> hooks.RemovableHandle:
         """Call ``hook(module, inputs, output)`` after every ``forward`` of this module.
@@ -328,7 +329,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad.zero_()
 
     def _apply(self, fn) -> Module:
         """Replace the array of every parameter, buffer and gradient by ``fn(array)``, in

@@ -12,8 +12,13 @@ NumPy, because its inner loops are ``KW`` elements long.)
 Each pass keeps the index of the first maximum (a strict ``>`` comparison never replaces an
 earlier equal value), so the window gradient goes to the first maximum in row-major order,
 as in PyTorch: the first row whose maximum is the window maximum, and the first column of
-that row holding it. (Average pooling needs no op of its own: it is a convolution with a
-constant kernel, see :func:`tinygrad_cnn.nn.functional.avg_pool2d`.)
+that row holding it. A NaN counts as above everything and a later NaN replaces an earlier
+one (PyTorch's ``val > max || isnan(val)``), so a window holding NaN has the maximum NaN and
+sends its gradient to its last NaN in row-major order. The indices, and so that NaN test,
+are computed only when the input needs a gradient; inference takes maxima alone.
+
+(Average pooling needs no op of its own: it is a convolution with a constant kernel, see
+:func:`tinygrad_cnn.nn.functional.avg_pool2d`.)
 """
 
 from __future__ import annotations
@@ -58,23 +63,37 @@ def _pad(xp, x, ph, pw, value):
     return buf
 
 
-def _first_max(xp, views):
-    """Elementwise maximum over ``views`` and the index (uint8) of the first view holding it."""
+def _first_max(xp, views, with_index: bool):
+    """Elementwise maximum over ``views`` (NaN where one is NaN) and, ``with_index``, the
+    index (uint8) of the view holding it: the first maximum, or the last NaN, as PyTorch.
+    Without an index (no gradient needed: inference) it is one ``maximum`` per view."""
     first = views[0]
-    if len(views) == 1:
+    out = ws.empty_like(xp, first)
+    if len(views) == 1 or not with_index:
+        if len(views) == 1:
+            out[...] = first
+        else:
+            xp.maximum(first, views[1], out=out)
+            for v in views[2:]:
+                xp.maximum(out, v, out=out)
+        if not with_index:
+            return out, None
         index = ws.empty_like(xp, first, dtype=xp.uint8)
         index.fill(0)
-        out = ws.empty_like(xp, first)
-        out[...] = first
         return out, index
-    # strict: a tie keeps the earlier index
+    # The index moves to v where v > the maximum so far (strict: a tie keeps the earlier
+    # index) or v is NaN: PyTorch's `val > max || isnan(val)`. Nothing is greater than a
+    # NaN maximum, so a window holding NaN keeps its last NaN.
     better = xp.greater(views[1], first, out=ws.empty_like(xp, first, dtype=bool))
-    out = xp.maximum(first, views[1], out=ws.empty_like(xp, first))
+    nan = xp.isnan(views[1], out=ws.empty_like(xp, first, dtype=bool))
+    xp.logical_or(better, nan, out=better)
+    xp.maximum(first, views[1], out=out)
     if len(views) == 2:
         return out, better.view(xp.uint8)
     idx = better.astype(xp.uint8)
     for k, v in enumerate(views[2:], start=2):
-        better = xp.greater(v, out, out=better)
+        xp.greater(v, out, out=better)
+        xp.logical_or(better, xp.isnan(v, out=nan), out=better)
         xp.maximum(out, v, out=out)
         # k exceeds every earlier index, so max(idx, better * k) is "k where better"
         xp.maximum(idx, better.view(xp.uint8) * xp.uint8(k), out=idx)
@@ -103,7 +122,8 @@ def _scatter(xp, g, target, slices, axis, index, overlap):
 
 class MaxPool2dOp(Function):
     """z[n, c, oh, ow] = max of the window; the gradient goes to its first maximum
-    (row-major), as in PyTorch. Padding is filled with -inf, so it is never chosen."""
+    (row-major), or its last NaN, as in PyTorch. Padding is filled with -inf, so it is never
+    chosen."""
 
     def forward(ctx, x, kernel_size, stride, padding):
         xp = xp_of(x)
@@ -113,10 +133,12 @@ class MaxPool2dOp(Function):
         OH, OW = (Hp - KH) // sh + 1, (Wp - KW) // sw + 1
         rows = sh * (OH - 1) + KH  # rows below this belong to no window
         xpad = xpad[:, :, :rows]
-        colmax, colidx = _first_max(xp, [xpad[..., s] for s in _offset_slices(OW, KW, sw)])
-        out, rowidx = _first_max(xp, [colmax[:, :, s] for s in _offset_slices(OH, KH, sh)])
+        grad = ctx.needs_input_grad[0]  # the indices are only for the gradient
+        colmax, colidx = _first_max(xp, [xpad[..., s] for s in _offset_slices(OW, KW, sw)], grad)
+        out, rowidx = _first_max(xp, [colmax[:, :, s] for s in _offset_slices(OH, KH, sh)], grad)
         ctx.geometry = PoolGeometry(KH, KW, sh, sw, ph, pw, OH, OW, rows, Hp, Wp)
-        ctx.save_for_backward(colidx, rowidx)
+        if grad:
+            ctx.save_for_backward(colidx, rowidx)
         return out
 
     def backward(ctx, g):

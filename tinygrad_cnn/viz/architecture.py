@@ -60,6 +60,8 @@ LAYERS = (
     Layer("ops", ("ops", "display"), "the differentiable primitives; printing arrays", "param"),
     Layer("math", ("tensor_math",), "what can be computed with a tensor, one line per op",
           "param"),
+    Layer("in place", ("tensor_inplace",), "changing a tensor in place, by PyTorch's rules",
+          "param"),
     Layer("tensor", ("tensor",), "Tensor: data, grad, the tape's handle", "param"),
     Layer("blocks", ("nn", "serialization", "testing"),
           "layers and fused ops; save and load; gradient checks", "module"),

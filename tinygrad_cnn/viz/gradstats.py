@@ -32,11 +32,11 @@ def grad_statistics(grad) -> dict:
 
 @contextlib.contextmanager
 def record_grad_stats():
-    """Inside, ``backward()`` notes the statistics of each node's output gradient for
-    :func:`~tinygrad_cnn.viz.make_dot` (``show_grads``); off by default, because each costs
-    a reduction and a read of the device."""
+    """Inside, ``backward()`` in this thread notes the statistics of each node's output
+    gradient for :func:`~tinygrad_cnn.viz.make_dot` (``show_grads``); off by default, because
+    each costs a reduction and a read of the device (other threads' walks are not slowed)."""
     handle = autograd.on_backward(lambda node, g: _grad_stats.__setitem__(
-        node, grad_statistics(g)))
+        node, grad_statistics(g)), only_this_thread=True)
     try:
         yield
     finally:
