@@ -12,6 +12,17 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import backend
 
+__all__ = ["RandomShift", "largest_shift"]
+
+
+def largest_shift(side: int) -> int:
+    """The largest shift :class:`RandomShift` allows on images whose shorter side is
+    ``side`` pixels: a quarter of it (7 on 28x28 MNIST). Shifted further, a digit starts
+    to leave the frame (MNIST centres each in 20x20 with a 4-pixel margin): at a quarter
+    of the side at most 3 of its 20 pixels are cut, while ``--augment 30`` on 28 pixels
+    leaves about half the images blank."""
+    return int(side) // 4
+
 
 class RandomShift:
     """Translate each image by up to ``max_shift`` pixels in each direction.
@@ -23,7 +34,8 @@ class RandomShift:
     Parameters
     ----------
     max_shift : int
-        Largest shift in pixels; 0 returns the batch unchanged.
+        Largest shift in pixels; 0 returns the batch unchanged. At most a quarter of the
+        images' shorter side (:func:`largest_shift`), checked when a batch comes.
     """
 
     def __init__(self, max_shift: int = 2):
@@ -40,6 +52,11 @@ class RandomShift:
             raise ValueError(f"RandomShift: expected images of shape (N, C, H, W), got "
                              f"{images.shape}")
         n, _, h, w = images.shape
+        if s > largest_shift(min(h, w)):
+            raise ValueError(
+                f"RandomShift: max_shift={s} is more than a quarter of the {h}x{w} images' "
+                f"shorter side; shifts that large move much of each image out of view "
+                f"(use at most {largest_shift(min(h, w))})")
         padded = np.pad(images, ((0, 0), (0, 0), (s, s), (s, s)), mode="edge")
         # (N, C, 2s+1, 2s+1, H, W): every shifted copy, as a view
         windows = sliding_window_view(padded, (h, w), axis=(2, 3))
