@@ -32,7 +32,7 @@ import tempfile
 import numpy as np
 
 from .. import backend
-from ..train.config import LIMITS, Bound
+from ..train.config import LIMITS as TRAIN_LIMITS, Bound
 from . import worker as bw
 from .stats import format_ratio, quiet_or_all, ratio_summary, same_result, spread
 from .worker import LIBRARIES
@@ -58,7 +58,7 @@ WORKER_TIMEOUT, TIMED_SECONDS_LIMIT = 900, 600
 #: setting -> its :class:`~tinygrad_cnn.train.config.Bound`, for :func:`run` and the CLI;
 #: ``threads`` is bounded by the cores available (:func:`threads_bound`).
 LIMITS = {
-    "batch_size": LIMITS["batch_size"],
+    "batch_size": TRAIN_LIMITS["batch_size"],
     "inference_batch_size": Bound(0, 1 << 20, "an inference pass keeps about 0.3 MB per "
                                   "image, so a batch of more than 2**20 needs hundreds of GB; "
                                   "0 skips inference", integer=True),
@@ -72,7 +72,7 @@ LIMITS = {
     "warmup": Bound(0, 60, "the libraries reach their speed within seconds; a minute is "
                     "plenty"),
     "max_other_cpu": Bound(0, 1, "a share of the machine's CPU time"),
-    "seed": LIMITS["seed"],
+    "seed": TRAIN_LIMITS["seed"],
 }
 
 

@@ -4,9 +4,10 @@
 An epoch is a pass of forward, cross-entropy loss, backward and optimizer step (and the
 learning-rate schedule's step) over the batches it is given. The loop never waits on the
 device inside a step: the loss sum, the count of correct predictions, the first batch
-whose loss was not finite (and whether its inputs were) accumulate as device arrays (:class:`~.metrics.DeviceTally`),
-read in one transfer when the progress display is refreshed (every :data:`READ_INTERVAL`
-seconds) and at the end of the epoch, which is also when the epoch's seconds are true.
+whose loss was not finite (:class:`~.metrics.DeviceTally`) and whether the inputs were
+finite accumulate as device arrays, read in one transfer when the progress display is
+refreshed (every :data:`READ_INTERVAL` seconds) and at the end of the epoch, which is also
+when the epoch's seconds are true.
 
 Where an epoch stands (batches done, running sums, seconds) is an :class:`EpochState`, so a
 checkpoint taken mid-epoch can hand it back and the epoch continues where it stopped.
