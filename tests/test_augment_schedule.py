@@ -23,7 +23,7 @@ def test_random_shift_moves_each_image_by_at_most_max_shift():
 
 
 def test_random_shift_is_reproducible_and_zero_is_identity():
-    images = np.random.default_rng(0).random((8, 1, 10, 10)).astype(np.float32)
+    images = np.random.default_rng(0).random((8, 1, 12, 12)).astype(np.float32)
     tg.manual_seed(5)
     a, _ = RandomShift(3)(images, None)
     tg.manual_seed(5)
@@ -34,6 +34,20 @@ def test_random_shift_is_reproducible_and_zero_is_identity():
         RandomShift(-1)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         RandomShift(1)(np.zeros((3, 10, 10)), None)
+
+
+def test_random_shift_refuses_shifts_beyond_a_quarter_of_the_side():
+    images = np.zeros((4, 1, 28, 28), dtype=np.float32)
+    assert RandomShift(7)(images, None)[0].shape == images.shape  # a quarter of 28
+    for shift in (8, 30, 1_000_000):  # 1,000,000 would have padded to 931 TiB
+        with pytest.raises(ValueError) as info:
+            RandomShift(shift)(images, None)
+        assert str(info.value) == (
+            f"RandomShift: max_shift={shift} is more than a quarter of the 28x28 images' "
+            "shorter side; shifts that large move much of each image out of view (use at "
+            "most 7)")
+    with pytest.raises(ValueError, match="quarter of the 12x40 images' .* at most 3"):
+        RandomShift(4)(np.zeros((2, 1, 12, 40), dtype=np.float32), None)
 
 
 def test_loader_applies_the_transform_per_batch():

@@ -157,7 +157,8 @@ def one_line_error(err):
     (["--epoch", "sample", "--images", "5000"], 1,
      "the bundled MNIST sample has 4,000 training images, fewer than the 5,000 asked for"),
     (["--epoch", "sample", "--download"], 1, "--download do not apply to it"),
-    (["--epoch", "sample", "--max-other-cpu", "2"], 1, "max-other-cpu must lie between 0 and 1"),
+    (["--epoch", "sample", "--max-other-cpu", "2"], 2, "--max-other-cpu: expected a finite number "
+     "from 0 to 1"),
     (["--epoch", "cifar"], 2, "argument --epoch: invalid choice: 'cifar'"),
 ])
 def test_bad_epoch_settings_fail_before_anything_runs(args, status, message, capsys):

@@ -188,7 +188,7 @@ def test_resume_with_checkpoints_disabled_is_a_usage_error(main):
 
 def test_bench_refuses_zero_repeats(main):
     status, _, err = main("bench", "--repeat", "0")
-    assert status == 2 and "argument --repeat: expected a positive integer" in err
+    assert status == 2 and "argument --repeat: expected an integer from 1 to 100" in err
 
 
 def test_evaluate_a_checkpoint_of_another_model(main, tmp_path, tiny_checkpoint):

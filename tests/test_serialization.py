@@ -104,6 +104,29 @@ def test_colliding_paths_stay_apart(tmp_path):
     assert_same(load(tmp_path / "c.npz"), obj)
 
 
+@pytest.mark.parametrize("key", ["a\x00b", "\x00", "x" * 65_536, "\u00e9" * 40_000, "a\\b",
+                                 "\ud800", "~0", "c" * 65_000 + "/d"])
+def test_any_str_key_round_trips_as_in_pytorch(key, tmp_path):
+    """Zip member names cannot hold these keys whole (a NUL ends a name, 65,535 bytes at
+    most, UTF-8 only); the keys live in the header and their arrays in numbered members."""
+    obj = {"model": {key: np.arange(3.0), "next": np.ones(2)}, key: 5, "~1": np.zeros(1)}
+    save(obj, tmp_path / "k.npz")
+    assert_same(load(tmp_path / "k.npz"), obj)
+    assert serialization.describe(tmp_path / "k.npz")["model"][key].shape == (3,)
+
+
+def test_a_file_whose_nul_key_cut_its_member_name_loads(tmp_path, monkeypatch):
+    """Files saved before keys were kept out of member names: ``a\x00b`` was stored as a
+    member named ``a``, without ``.npy``, which load refused as unexpected."""
+    monkeypatch.setattr(serialization, "_member_name",
+                        lambda path, taken: serialization._unique_name("/".join(path), taken))
+    obj = {"model": {"a\x00b": np.arange(3.0), "w": np.ones(2)}}
+    save(obj, tmp_path / "old.npz")
+    assert "model/a" in zipfile.ZipFile(tmp_path / "old.npz").namelist()
+    monkeypatch.undo()
+    assert_same(load(tmp_path / "old.npz"), obj)
+
+
 def test_big_integers_survive(tmp_path):
     obj = {"big": 2**127 + 12345, "neg": -(2**100)}
     save(obj, tmp_path / "b.npz")

@@ -5,7 +5,8 @@ File format
 A zip archive readable by ``numpy.load(path, allow_pickle=False)``:
 
 * one ``.npy`` member per array, named by its path in the saved structure with ``/``
-  between levels (``model/conv1.weight``, ``optimizer/state/0/exp_avg``), dtype kept;
+  between levels (``model/conv1.weight``, ``optimizer/state/0/exp_avg``), dtype kept; a
+  path that a zip name cannot hold (a NUL byte, over 65,000 bytes) is a numbered ``~N``;
 * the marker member ``__tinygrad_cnn__``: a JSON string
   ``{"format": "tinygrad_cnn", "version": 1, "tree": ...}`` describing the nesting of
   dicts (keys ``str`` or ``int``), lists and tuples, with every non-array leaf (numbers,
@@ -31,6 +32,9 @@ from .fileio import atomic_write
 from .tensor import Tensor
 
 MARKER = "__tinygrad_cnn__"
+#: The longest member name written, in UTF-8 bytes: zip gives a name 16 bits of length,
+#: less room for ``.npy`` and a ``~n`` suffix.
+MAX_MEMBER_NAME = 65_000
 FORMAT_VERSION = 1
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
@@ -50,7 +54,7 @@ def _encode(obj, path: list, arrays: dict):
         if array.dtype.hasobject:
             raise TypeError(f"cannot save {_where(path)}: arrays of Python objects "
                             f"(dtype {array.dtype}) would need pickle")
-        name = _unique_name("/".join(path) or "root", arrays)
+        name = _member_name(path, arrays)
         arrays[name] = array
         node = {"array": name}
         if isinstance(obj, np.generic):
@@ -80,6 +84,20 @@ def _encode(obj, path: list, arrays: dict):
 
 def _where(path: list) -> str:
     return f"key '{'/'.join(path)}'" if path else "the top-level object"
+
+
+def _member_name(path: list, taken: dict) -> str:
+    """The archive member of the array at ``path``: its key path (``model/conv1.weight``)
+    where a zip member can bear that name, else a numbered one. The keys themselves are
+    kept whole in the structure header either way, so any str key saves and loads, as in
+    PyTorch: one holding a NUL byte (zip cuts names there), a backslash (Windows reads it
+    as ``/``), a lone surrogate (not UTF-8) or a name too long for zip's 16-bit length."""
+    name = "/".join(path) or "root"
+    try:
+        fits = len(name.encode("utf-8")) <= MAX_MEMBER_NAME and not {"\0", "\\"} & set(name)
+    except UnicodeEncodeError:
+        fits = False
+    return _unique_name(name if fits else f"~{len(taken)}", taken)
 
 
 def _unique_name(name: str, taken: dict) -> str:
@@ -196,12 +214,14 @@ class _Archive:
         names = [info.filename for info in infos]
         if len(set(names)) != len(names):
             raise CheckpointError(f"{path} is corrupt: duplicate member names in the archive")
-        self.members = {}
+        self.members, strays = {}, {}
         for info in infos:
-            if not info.filename.endswith(".npy") or info.is_dir():
-                raise CheckpointError(f"{path}: unexpected member {info.filename!r} (a "
-                                      "checkpoint holds only .npy members)")
-            self.members[info.filename[:-4]] = info
+            if info.filename.endswith(".npy") and not info.is_dir():
+                self.members[info.filename[:-4]] = info
+            else:
+                strays[info.filename] = info
+        if strays and MARKER not in self.members:
+            self._refuse(strays)
         if MARKER not in self.members:
             raise CheckpointError(
                 f"{path} is an .npz archive but not a tinygrad_cnn checkpoint: it has no "
@@ -222,10 +242,20 @@ class _Archive:
             raise CheckpointError(f"{path}: the '{MARKER}' entry is {marker.file_size:,} "
                                   f"bytes, more than the {MAX_HEADER_BYTES:,} allowed")
         self.header = self._header()
+        # older versions let a NUL byte in a key cut its member's name there, ".npy" and all
+        for name in self.referenced():
+            if "\0" in name and name.split("\0")[0] in strays:
+                self.members[name] = strays.pop(name.split("\0")[0])
+        self._refuse(strays)
         self.infos = {}
         for name, info in self.members.items():
             if name != MARKER:
                 self.infos[name] = self._array_info(name, info)
+
+    def _refuse(self, strays: dict) -> None:
+        for name in strays:
+            raise CheckpointError(f"{self.path}: unexpected member {name!r} (a checkpoint "
+                                  "holds only .npy members)")
 
     def _header(self) -> dict:
         with self.zip.open(self.members[MARKER]) as member:

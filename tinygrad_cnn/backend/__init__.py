@@ -48,11 +48,12 @@ from .cpu import CPU
 from .cuda import CUDA, gpu_properties
 from .cuda import INSTALL_HINT as CUDA_INSTALL_HINT
 from .device import Device, DeviceError, DeviceSettingError
-from .generators import CounterRNG
+from .generators import SEED_MAX, SEED_MIN, CounterRNG, canonical_seed
 
 __all__ = [
-    "ACCELERATOR", "CUDA_INSTALL_HINT", "DEVICES", "ENV_VAR", "HOST", "CounterRNG", "Device",
-    "DeviceError", "DeviceSettingError", "array_module", "check_later", "cuda_status",
+    "ACCELERATOR", "CUDA_INSTALL_HINT", "DEVICES", "ENV_VAR", "HOST", "SEED_MAX", "SEED_MIN",
+    "CounterRNG", "Device", "DeviceError", "DeviceSettingError", "array_module",
+    "canonical_seed", "check_later", "cuda_status",
     "default_device", "default_device_setting", "device_choices",
     "device_names", "device_of", "device_rng", "free_memory_bytes", "get", "get_state", "gpu_properties",
     "host_rng", "is_accelerator", "manual_seed", "move", "on_accelerator", "parse_device",
@@ -256,7 +257,12 @@ def default_device_setting() -> str:
 # ----------------------------------------------------------------------------- seeds
 
 def manual_seed(seed: int) -> None:
-    """Seed every random draw the library makes: initialisation, dropout, shuffling."""
+    """Seed every random draw the library makes: initialisation, dropout, shuffling.
+
+    Any integer from ``-2**63`` to ``2**64 - 1`` is a seed, as in PyTorch; a negative one
+    is the same seed as its unsigned 64-bit twin (``-1`` and ``2**64 - 1``). Anything else
+    is a ``ValueError`` (:func:`canonical_seed`).
+    """
     generators.seed_all(seed)
     for device in _ACCELERATORS:
         device.set_rng_state(None)  # re-created from the seed on first use

@@ -7,9 +7,13 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 _MASK64 = (1 << 64) - 1
+#: The seeds :func:`seed_all` accepts, PyTorch's range: any signed or unsigned 64-bit integer.
+SEED_MIN, SEED_MAX = -(1 << 63), _MASK64
 
 
 def _splitmix64(x):
@@ -100,10 +104,29 @@ def host() -> np.random.Generator:
     return _host
 
 
+def canonical_seed(seed) -> int:
+    """``seed`` as the generators use it, by PyTorch's rule: an integer from ``-2**63`` to
+    ``2**64 - 1``, a negative one taken as its unsigned 64-bit twin (``-1`` is
+    ``2**64 - 1``, as ``torch.initial_seed()`` reports after ``torch.manual_seed(-1)``), so
+    both spellings draw the same numbers.
+
+    Raises
+    ------
+    ValueError
+        Not an integer (True and False are not seeds), or outside that range.
+    """
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) \
+            or not SEED_MIN <= seed <= SEED_MAX:
+        raise ValueError(f"seed must be an integer from -2**63 to 2**64 - 1 (PyTorch's range), "
+                         f"got {seed!r}")
+    return int(seed) & _MASK64
+
+
 def seed_all(seed: int) -> None:
-    """A fresh host generator from ``seed``, remembered for the device generators."""
+    """A fresh host generator from ``seed`` (see :func:`canonical_seed`), remembered for the
+    device generators."""
     global _seed, _host
-    _seed = int(seed)
+    _seed = canonical_seed(seed)
     _host = np.random.default_rng(_seed)
 
 

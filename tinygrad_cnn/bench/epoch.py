@@ -38,9 +38,11 @@ import tempfile
 import numpy as np
 
 from .. import backend
+from ..checks import is_int
 from ..data import check_data_source, dataset_names, get_dataset, load_datasets
 from . import worker as bw
-from .harness import BenchmarkError, default_threads, run_process, torch_status, worker_env
+from .harness import LIMITS, BenchmarkError, default_threads, run_process, threads_bound
+from .harness import torch_status, worker_env
 from .stats import format_ratio, quiet_or_all, ratio_summary, same_result, spread
 
 BATCH = 64
@@ -213,11 +215,12 @@ def _check_settings(dataset, rounds, threads, images, max_other_cpu) -> None:
     if dataset not in dataset_names():
         raise BenchmarkError(f"unknown dataset {dataset!r} for the epoch benchmark; choose "
                              f"one of {', '.join(dataset_names())}")
-    for what, value in (("rounds", rounds), ("threads", threads), ("images", images)):
-        if value is not None and value < 1:
-            raise BenchmarkError(f"{what} must be a positive integer, got {value}")
-    if not 0 <= max_other_cpu <= 1:
-        raise BenchmarkError(f"max-other-cpu must lie between 0 and 1, got {max_other_cpu}")
+    LIMITS["rounds"].check(rounds, "rounds", BenchmarkError)
+    LIMITS["max_other_cpu"].check(max_other_cpu, "max-other-cpu", BenchmarkError)
+    if threads is not None:
+        threads_bound().check(threads, "threads", BenchmarkError)
+    if images is not None and not (is_int(images) and images >= 1):
+        raise BenchmarkError(f"images must be a positive integer, got {images!r}")
 
 
 def run_epoch(dataset: str = DEFAULT_DATASET, rounds: int = 2, threads: int | None = None,

@@ -32,6 +32,7 @@ import tempfile
 import numpy as np
 
 from .. import backend
+from ..train.config import LIMITS as TRAIN_LIMITS, Bound
 from . import worker as bw
 from .stats import format_ratio, quiet_or_all, ratio_summary, same_result, spread
 from .worker import LIBRARIES
@@ -48,6 +49,38 @@ _BOOTSTRAP = "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__mai
 
 class BenchmarkError(ValueError):
     """A benchmark that cannot run as asked (memory, a failed worker, bad settings)."""
+
+
+#: Seconds a worker may run before it is stopped as hung, and the most it may be asked to
+#: time (warm-up, and blocks re-run up to three times), leaving the rest for starting up.
+WORKER_TIMEOUT, TIMED_SECONDS_LIMIT = 900, 600
+
+#: setting -> its :class:`~tinygrad_cnn.train.config.Bound`, for :func:`run` and the CLI;
+#: ``threads`` is bounded by the cores available (:func:`threads_bound`).
+LIMITS = {
+    "batch_size": TRAIN_LIMITS["batch_size"],
+    "inference_batch_size": Bound(0, 1 << 20, "an inference pass keeps about 0.3 MB per "
+                                  "image, so a batch of more than 2**20 needs hundreds of GB; "
+                                  "0 skips inference", integer=True),
+    "rounds": Bound(1, 100, "every round starts fresh processes for every case; 100 take "
+                    "hours already", integer=True),
+    "repeat": Bound(1, 100, "the median of 100 quiet blocks is as steady as it gets",
+                    integer=True),
+    "block_seconds": Bound(0.001, 10, "shorter than a millisecond is below the resolution of "
+                           "the CPU counters that tell disturbed blocks; a longer block is "
+                           "not more precise, only more often disturbed"),
+    "warmup": Bound(0, 60, "the libraries reach their speed within seconds; a minute is "
+                    "plenty"),
+    "max_other_cpu": Bound(0, 1, "a share of the machine's CPU time"),
+    "seed": TRAIN_LIMITS["seed"],
+}
+
+
+def threads_bound() -> Bound:
+    """Threads per library: at most the cores this process may run on."""
+    cores = default_threads()
+    return Bound(1, cores, f"this process may run on {cores} core{'s' * (cores > 1)}; more "
+                 "threads would time their contention, not the libraries", integer=True)
 
 
 def default_threads() -> int:
@@ -139,7 +172,8 @@ def run_process(command: list, env: dict, what: str, timeout: float):
 
 def run_worker(library: str, task: str, batch_size: int, inputs: str, threads: int,
                device: str = backend.HOST, warmup: float = 0.5, block_seconds: float = 0.3,
-               blocks: int = 5, max_other_cpu: float = 0.1, timeout: float = 900) -> dict:
+               blocks: int = 5, max_other_cpu: float = 0.1,
+               timeout: float = WORKER_TIMEOUT) -> dict:
     """Start a worker process for one library and case; return its result."""
     result_path = os.path.join(inputs, f"result-{library}-{task}{batch_size}.json")
     command = [sys.executable, "-c", _BOOTSTRAP, os.path.abspath(bw.__file__), "worker",
@@ -225,6 +259,34 @@ def torch_status(device: str) -> tuple[bool, str]:
     return False, "PyTorch failed to import: ours only"
 
 
+def check_settings(batch_sizes, inference_batch_size, rounds, blocks, block_seconds, warmup,
+                   threads, max_other_cpu, seed) -> list:
+    """The cases ``(task, batch size)`` to measure; every setting checked against
+    :data:`LIMITS` first (a :class:`BenchmarkError` naming it, its range and why), and
+    the time a worker would be asked to run against :data:`TIMED_SECONDS_LIMIT`."""
+    settings = [("batch size", "batch_size", b) for b in batch_sizes] + [
+        ("inference batch size", "inference_batch_size", inference_batch_size or 0),
+        ("rounds", "rounds", rounds), ("repeat", "repeat", blocks),
+        ("block seconds", "block_seconds", block_seconds), ("warm-up", "warmup", warmup),
+        ("max-other-cpu", "max_other_cpu", max_other_cpu), ("seed", "seed", seed)]
+    for what, name, value in settings:
+        LIMITS[name].check(value, what, BenchmarkError)
+    if threads is not None:
+        threads_bound().check(threads, "threads", BenchmarkError)
+    cases = [("train", int(b)) for b in batch_sizes]
+    if inference_batch_size:
+        cases.append(("infer", int(inference_batch_size)))
+    if not cases:
+        raise BenchmarkError("nothing to measure: give a training or inference batch size")
+    timed = warmup + 3 * blocks * block_seconds
+    if timed > TIMED_SECONDS_LIMIT:
+        raise BenchmarkError(
+            f"a worker would time up to {timed:,.0f} s (warm-up {warmup:g} s + 3 x {blocks} "
+            f"blocks of {block_seconds:g} s: disturbed blocks are re-run), more than the "
+            f"{TIMED_SECONDS_LIMIT} s it is allowed; lower the repeat or the block seconds")
+    return cases
+
+
 def run(batch_sizes=(64, 256), inference_batch_size: int | None = 1000, rounds: int = 5,
         blocks: int = 5, block_seconds: float = 0.3, warmup: float = 0.5,
         threads: int | None = None, device: str = backend.HOST, max_other_cpu: float = 0.1,
@@ -233,18 +295,8 @@ def run(batch_sizes=(64, 256), inference_batch_size: int | None = 1000, rounds: 
 
     ``progress(line)``, when given, is told about every finished worker.
     """
-    cases = [("train", int(b)) for b in batch_sizes]
-    if inference_batch_size:
-        cases.append(("infer", int(inference_batch_size)))
-    for what, value in [("batch size", b) for _, b in cases] + [
-            ("rounds", rounds), ("repeat", blocks), ("threads", threads or 1)]:
-        if value < 1:
-            raise BenchmarkError(f"{what} must be a positive integer, got {value}")
-    if not cases:
-        raise BenchmarkError("nothing to measure: give a training or inference batch size")
-    if block_seconds <= 0 or warmup < 0 or not 0 <= max_other_cpu <= 1:
-        raise BenchmarkError("block seconds must be positive, warm-up not negative and "
-                             "max-other-cpu between 0 and 1")
+    cases = check_settings(batch_sizes, inference_batch_size, rounds, blocks, block_seconds,
+                           warmup, threads, max_other_cpu, seed)
     threads = threads or default_threads()
     check_memory(cases, device)
     libraries, notes = ["ours"], []
@@ -262,7 +314,7 @@ def run(batch_sizes=(64, 256), inference_batch_size: int | None = 1000, rounds: 
         "results": [],
     }
     with tempfile.TemporaryDirectory(prefix="tinygrad-cnn-bench-") as inputs:
-        bw.write_inputs(inputs, cases, seed)
+        bw.write_inputs(inputs, cases, backend.canonical_seed(seed))
         for task, batch_size in cases:
             per_library = {lib: [] for lib in libraries}
             for r in range(rounds):

@@ -40,6 +40,46 @@ positive_float = number(float, False, "a positive finite number")
 non_negative_float = number(float, True, "a finite number >= 0")
 
 
+def within(bound):
+    """An argparse type for a setting held to ``bound`` (a
+    :class:`~tinygrad_cnn.train.config.Bound`): an integer or a finite number in its range,
+    else an error that gives the range and why."""
+    def parse(text: str):
+        try:
+            value = int(text) if bound.integer else float(text)
+        except ValueError:
+            value = None
+        if not bound.holds(value):
+            raise argparse.ArgumentTypeError(f"expected {bound.describe()} ({bound.why}), "
+                                             f"got {text!r}")
+        return value
+
+    return parse
+
+
+def setting(name: str):
+    """The argparse type of the training setting ``name``, held to the same bounds as
+    :class:`~tinygrad_cnn.train.TrainConfig` (``train.config.LIMITS``)."""
+    from ..train.config import LIMITS
+
+    return within(LIMITS[name])
+
+
+def count(high: int, why: str):
+    """An argparse type: an integer from 1 to ``high``, ``why`` saying why not more."""
+    from ..train.config import Bound
+
+    return within(Bound(1, high, why, integer=True))
+
+
+#: ``evaluate --count``: a figure of more mistakes is too tall to read and slow to draw.
+mistakes_count = count(256, "32 rows of 8 pictures; more make a figure too tall to read, "
+                       "and each takes about 30 ms to draw")
+#: ``graph --batch-size``: the drawing shows shapes; a larger batch only costs memory.
+graph_batch_size = count(1024, "the drawing shows one step's shapes; a larger batch only "
+                         "costs time and memory")
+
+
 # ----------------------------------------------------------------------------- shared arguments
 
 def add_data_args(p: argparse.ArgumentParser, dataset_default="auto", dataset_help=None):

@@ -9,11 +9,11 @@ import json
 import sys
 
 from .. import backend
-from .arguments import UsageError, chosen_device, positive_int
+from .arguments import UsageError, chosen_device, positive_int, within
 
 
 def add_parser(subparsers) -> None:
-    from ..bench.harness import default_threads
+    from ..bench.harness import LIMITS, default_threads, threads_bound
 
     p = subparsers.add_parser(
         "bench", help="LeNet-5 speed and memory against PyTorch, each in its own process",
@@ -23,28 +23,30 @@ def add_parser(subparsers) -> None:
         "ratio of the medians and peak memory. Timed blocks during which other processes "
         "used the CPU are left out. The defaults take about two minutes. With --epoch, "
         "instead: where the time of a `tinygrad-cnn train` epoch goes.")
-    p.add_argument("--batch-size", type=positive_int, nargs="+", default=[64, 256], metavar="N",
-                   help="training batch sizes (default: 64 256)")
-    p.add_argument("--inference-batch-size", type=int, default=1000, metavar="N",
+    p.add_argument("--batch-size", type=within(LIMITS["batch_size"]), nargs="+",
+                   default=[64, 256], metavar="N", help="training batch sizes (default: 64 256)")
+    p.add_argument("--inference-batch-size", type=within(LIMITS["inference_batch_size"]),
+                   default=1000, metavar="N",
                    help="inference batch size (default 1000; 0 skips inference)")
-    p.add_argument("--rounds", type=positive_int, default=None,
+    p.add_argument("--rounds", type=within(LIMITS["rounds"]), default=None,
                    help="alternating rounds, a fresh process per library each (default 5; "
                    "2 with --epoch)")
-    p.add_argument("--repeat", type=positive_int, default=5,
+    p.add_argument("--repeat", type=within(LIMITS["repeat"]), default=5,
                    help="timed blocks per round and library (default 5)")
-    p.add_argument("--block-seconds", type=float, default=0.3,
+    p.add_argument("--block-seconds", type=within(LIMITS["block_seconds"]), default=0.3,
                    help="length of a timed block (default 0.3)")
-    p.add_argument("--warmup", type=float, default=0.5,
+    p.add_argument("--warmup", type=within(LIMITS["warmup"]), default=0.5,
                    help="seconds of warm-up in every process (default 0.5)")
-    p.add_argument("--threads", type=positive_int, default=None,
+    p.add_argument("--threads", type=within(threads_bound()), default=None,
                    help="threads for both libraries (default: the cores available, "
                    f"{default_threads()} here)")
-    p.add_argument("--max-other-cpu", type=float, default=0.1, metavar="SHARE",
-                   help="leave out blocks (with --epoch: runs) in which other processes took "
-                   "more than this share of the CPU time (default 0.1)")
+    p.add_argument("--max-other-cpu", type=within(LIMITS["max_other_cpu"]), default=0.1,
+                   metavar="SHARE", help="leave out blocks (with --epoch: runs) in which other "
+                   "processes took more than this share of the CPU time (default 0.1)")
     p.add_argument("--no-torch", dest="torch", action="store_false",
                    help="time ours only")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches")
+    p.add_argument("--seed", type=within(LIMITS["seed"]), default=0,
+                   help="seed of the weights and batches")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--device", default=None, choices=backend.device_choices(),
                    help="cuda compares with PyTorch on the same GPU, never with the CPU")

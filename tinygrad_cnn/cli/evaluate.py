@@ -12,7 +12,7 @@ from .arguments import (
     add_data_args,
     add_force,
     chosen_device,
-    positive_int,
+    mistakes_count,
 )
 
 
@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
                    help="also draw the confusion matrix into this .png/.svg/.pdf")
     p.add_argument("--misclassified", default=None, metavar="PICTURE",
                    help="also draw the most confident mistakes into this .png/.svg/.pdf")
-    p.add_argument("--count", type=positive_int, default=24,
+    p.add_argument("--count", type=mistakes_count, default=24,
                    help="mistakes shown by --misclassified (default 24)")
     add_force(p, "the pictures")
     p.set_defaults(run_command=run, parser=p)

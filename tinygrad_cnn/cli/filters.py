@@ -20,6 +20,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..checks import is_int
     from ..serialization import CheckpointError, load
     from ..viz.plots import PlotInputError, check_picture_path, conv_filters, save_figure
 
@@ -27,7 +28,8 @@ def run(args) -> int:
     state = load(args.checkpoint)
     title = os.path.basename(args.checkpoint)
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        title += f", epoch {state.get('epoch')}"
+        if is_int(state.get("epoch")):
+            title += f", epoch {state['epoch']}"
         state = state["model"]
     if not isinstance(state, dict):
         raise CheckpointError(f"{args.checkpoint}: holds no state dict to take filters from")

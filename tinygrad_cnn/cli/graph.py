@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .arguments import UsageError, add_force, positive_int
+from .arguments import UsageError, add_force, graph_batch_size
 
 
 def add_parser(subparsers) -> None:
@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--collapse", action="store_true", help="one box per layer")
     p.add_argument("--grads", action="store_true",
                    help="run backward and show gradient statistics per tensor")
-    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--batch-size", type=graph_batch_size, default=8)
     add_force(p, "the output")
     p.set_defaults(run_command=run, parser=p)
 

@@ -3,15 +3,7 @@ dataset's recipe for every setting not given."""
 
 from __future__ import annotations
 
-from .arguments import (
-    DEFAULT_CHECKPOINT,
-    UsageError,
-    add_data_args,
-    non_negative_float,
-    non_negative_int,
-    positive_float,
-    positive_int,
-)
+from .arguments import DEFAULT_CHECKPOINT, UsageError, add_data_args, positive_float, setting
 
 
 def add_parser(subparsers) -> None:
@@ -19,21 +11,21 @@ def add_parser(subparsers) -> None:
                               description="Train LeNet-5; with no arguments, on MNIST where it "
                               "is present, else on the bundled sample.")
     add_data_args(p)
-    p.add_argument("--epochs", type=positive_int, default=None,
+    p.add_argument("--epochs", type=setting("epochs"), default=None,
                    help="default: 20 on the sample, 10 on MNIST / Fashion-MNIST")
-    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--batch-size", type=setting("batch_size"), default=64)
     p.add_argument("--lr", type=positive_float, default=None,
                    help="default: 2e-3 (adam) on the sample, 0.01 (sgd) on the full datasets")
     p.add_argument("--optimizer", choices=["sgd", "adam"], default=None,
                    help="default: adam on the sample, sgd on the full datasets")
-    p.add_argument("--momentum", type=non_negative_float, default=0.9,
+    p.add_argument("--momentum", type=setting("momentum"), default=0.9,
                    help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=non_negative_float, default=0.0)
+    p.add_argument("--weight-decay", type=setting("weight_decay"), default=0.0)
     p.add_argument("--schedule", choices=["cosine", "constant"], default=None,
                    help="learning-rate schedule (default: cosine on the sample, else constant)")
-    p.add_argument("--augment", type=non_negative_int, default=None, metavar="PIXELS",
+    p.add_argument("--augment", type=setting("augment"), default=None, metavar="PIXELS",
                    help="random shifts of up to PIXELS (default: 2 on the sample, else 0)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=setting("seed"), default=0)
     p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT,
                    help=f"written after every epoch (default {DEFAULT_CHECKPOINT}); "
                    "'' to disable")

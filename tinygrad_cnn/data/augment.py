@@ -11,6 +11,17 @@ import numpy as np
 
 from .. import backend
 
+__all__ = ["RandomShift", "largest_shift"]
+
+
+def largest_shift(side: int) -> int:
+    """The largest shift :class:`RandomShift` allows on images whose shorter side is
+    ``side`` pixels: a quarter of it (7 on 28x28 MNIST). Shifted further, a digit starts
+    to leave the frame (MNIST centres each in 20x20 with a 4-pixel margin): at a quarter
+    of the side at most 3 of its 20 pixels are cut, while ``--augment 30`` on 28 pixels
+    leaves about half the images blank."""
+    return int(side) // 4
+
 
 class RandomShift:
     """Translate each image by up to ``max_shift`` pixels in each direction.
@@ -22,7 +33,8 @@ class RandomShift:
     Parameters
     ----------
     max_shift : int
-        Largest shift in pixels; 0 returns the batch unchanged.
+        Largest shift in pixels; 0 returns the batch unchanged. At most a quarter of the
+        images' shorter side (:func:`largest_shift`), checked when a batch comes.
     """
 
     def __init__(self, max_shift: int = 2):
@@ -38,6 +50,12 @@ class RandomShift:
         if images.ndim != 4:
             raise ValueError(f"RandomShift: expected images of shape (N, C, H, W), got "
                              f"{images.shape}")
+        _, _, h, w = images.shape
+        if s > largest_shift(min(h, w)):
+            raise ValueError(
+                f"RandomShift: max_shift={s} is more than a quarter of the {h}x{w} images' "
+                f"shorter side; shifts that large move much of each image out of view "
+                f"(use at most {largest_shift(min(h, w))})")
         rng = backend.host_rng()
         dy = rng.integers(0, 2 * s + 1, len(images))
         dx = rng.integers(0, 2 * s + 1, len(images))

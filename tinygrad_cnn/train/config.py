@@ -10,17 +10,80 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import NamedTuple
 
 from .. import backend
-from ..checks import is_int
+from ..checks import is_int, is_real
 from ..data import DatasetError, get_dataset
+from ..data.augment import largest_shift
 
-__all__ = ["ConfigError", "TrainConfig", "check_settings"]
-
+__all__ = ["Bound", "ConfigError", "IMAGE_SIDE", "LIMITS",
+           "TrainConfig", "check_settings"]
 
 class ConfigError(ValueError):
     """Settings that cannot train (a non-positive batch size, an infinite learning rate, an
     unknown dataset); the message names the setting."""
+
+
+#: The side of the images LeNet-5 takes (28x28), which bounds ``augment``.
+IMAGE_SIDE = 28
+
+
+class Bound(NamedTuple):
+    """The range a setting must lie in, and why its top is where it is; ``open_top``: the
+    top itself is excluded. ``integer``: only integers (never True or False). ``shown``:
+    the range as messages write it, where the numbers would not read well."""
+
+    low: float
+    high: float
+    why: str
+    integer: bool = False
+    open_top: bool = False
+    shown: str = ""
+
+    def holds(self, value) -> bool:
+        kind = is_int(value) if self.integer else is_real(value) and math.isfinite(value)
+        return kind and self.low <= value and (value < self.high if self.open_top
+                                               else value <= self.high)
+
+    def describe(self) -> str:
+        """``"an integer from 1 to 1,000,000"``, ``"a number from 0 to below 1"``."""
+        kind, fmt = ("an integer", ",") if self.integer else ("a finite number", "g")
+        if self.shown:
+            return f"{kind} from {self.shown}"
+        top = f"below {self.high:{fmt}}" if self.open_top else f"{self.high:{fmt}}"
+        return f"{kind} from {self.low:{fmt}} to {top}"
+
+    def check(self, value, name: str, error=ValueError):
+        """``value`` when it :meth:`holds`, else ``error`` naming ``name``, the range and
+        why."""
+        if not self.holds(value):
+            raise error(f"{name} must be {self.describe()} ({self.why}), got {value!r}")
+        return value
+
+
+#: setting -> its :class:`Bound`: what :func:`check_settings` and the CLI's arguments hold
+#: each number to. ``lr`` has no top: too high a rate is reported as such when the loss
+#: stops being finite.
+LIMITS = {
+    "epochs": Bound(1, 1_000_000, "more is a typing slip: a million epochs of the 4,000-image "
+                    "sample alone take weeks", integer=True),
+    "batch_size": Bound(1, 1 << 20, "a training step keeps about 0.4 MB per image, so a batch "
+                        "of more than 2**20 images needs hundreds of GB", integer=True),
+    "momentum": Bound(0, 1, "SGD's velocity sums past gradients weighted by momentum**k: at 1 "
+                      "or more they never fade and the steps grow without bound (PyTorch "
+                      "accepts such a momentum; its steps grow all the same)",
+                      open_top=True),
+    "weight_decay": Bound(0, 1, "the decay adds weight_decay * w to every gradient: above 1 it "
+                          "outweighs the loss and drives the weights to zero or overflows "
+                          "them"),
+    "augment": Bound(0, largest_shift(IMAGE_SIDE), "a shift beyond a quarter of LeNet-5's "
+                     f"{IMAGE_SIDE}-pixel side moves much of each digit out of the image",
+                     integer=True),
+    "seed": Bound(backend.SEED_MIN, backend.SEED_MAX, "PyTorch's range: a signed or unsigned "
+                  "64-bit integer, -1 being the same seed as 2**64 - 1", integer=True,
+                  shown="-2**63 to 2**64 - 1"),
+}
 
 
 @dataclasses.dataclass
@@ -68,22 +131,14 @@ class TrainConfig:
             device=backend.parse_device(self.device) if self.device else backend.default_device(),
         )
         check_settings(config)
-        return config
+        # -1 and 2**64 - 1 draw the same numbers, so a checkpoint of one resumes with the other
+        return dataclasses.replace(config, seed=backend.canonical_seed(config.seed))
 
 
 def check_settings(config: TrainConfig) -> None:
-    """Refuse settings that cannot train (each message names the setting)."""
-    for name in ("epochs", "batch_size"):
-        value = getattr(config, name)
-        if not is_int(value) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    if not (isinstance(config.lr, (int, float)) and math.isfinite(config.lr)
-            and config.lr > 0):
+    """Refuse settings that cannot train: each message names the setting, its range
+    (:data:`LIMITS`) and why."""
+    for name in ("epochs", "batch_size", "momentum", "weight_decay", "augment", "seed"):
+        LIMITS[name].check(getattr(config, name), name, ConfigError)
+    if not (is_real(config.lr) and math.isfinite(config.lr) and config.lr > 0):
         raise ConfigError(f"lr must be a positive finite number, got {config.lr!r}")
-    for name in ("momentum", "weight_decay"):
-        value = getattr(config, name)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise ConfigError(f"{name} must be a non-negative finite number, got {value!r}")
-    if isinstance(config.augment, bool) or not isinstance(config.augment, int) \
-            or config.augment < 0:
-        raise ConfigError(f"augment must be a non-negative integer, got {config.augment!r}")

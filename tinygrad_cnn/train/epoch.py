@@ -3,10 +3,11 @@
 
 An epoch is a pass of forward, cross-entropy loss, backward and optimizer step (and the
 learning-rate schedule's step) over the batches it is given. The loop never waits on the
-device inside a step: the loss sum, the count of correct predictions and the first batch
-whose loss was not finite accumulate as device arrays (:class:`~.metrics.DeviceTally`),
-read in one transfer when the progress display is refreshed (every :data:`READ_INTERVAL`
-seconds) and at the end of the epoch, which is also when the epoch's seconds are true.
+device inside a step: the loss sum, the count of correct predictions, the first batch
+whose loss was not finite (:class:`~.metrics.DeviceTally`) and whether the inputs were
+finite accumulate as device arrays, read in one transfer when the progress display is
+refreshed (every :data:`READ_INTERVAL` seconds) and at the end of the epoch, which is also
+when the epoch's seconds are true.
 
 Where an epoch stands (batches done, running sums, seconds) is an :class:`EpochState`, so a
 checkpoint taken mid-epoch can hand it back and the epoch continues where it stopped.
@@ -20,7 +21,7 @@ from typing import Callable, Iterable
 
 from .. import backend
 from ..nn import functional as F
-from .metrics import DeviceTally
+from .metrics import DeviceTally, read_to_host
 from .progress import progress_bar
 
 __all__ = ["READ_INTERVAL", "EpochState", "LossNotFinite", "train_epoch"]
@@ -28,6 +29,7 @@ __all__ = ["READ_INTERVAL", "EpochState", "LossNotFinite", "train_epoch"]
 #: Seconds between reads of the running loss and accuracy from the device during an epoch
 #: (each read is one host transfer; between reads the device runs ahead undisturbed).
 READ_INTERVAL = 0.5
+_NO_BATCH = 2**52  # "no such batch yet": exact in float64, larger than any batch count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,11 +55,50 @@ class EpochState:
 
 class LossNotFinite(Exception):
     """The loss of batch ``batch`` (counted from 1 in the epoch) was NaN or infinite; the
-    caller decides what that means for the run (``fit`` ends it as diverged)."""
+    caller decides what that means for the run (``fit`` ends it as diverged).
 
-    def __init__(self, batch: int):
+    ``images``: the first batch whose images already held NaN or infinite values, if one
+    did up to ``batch``; ``weights_finite``: whether the weights were finite when the
+    epoch began. Either one means the learning rate is not to blame (:meth:`advice`).
+    """
+
+    def __init__(self, batch: int, images: int | None = None, weights_finite: bool = True):
         super().__init__(batch)
-        self.batch = batch
+        self.batch, self.images, self.weights_finite = batch, images, weights_finite
+
+    def advice(self, data: str = "the data") -> str | None:
+        """What to check when the inputs, not the learning rate, made the loss non-finite
+        (``data`` names the dataset), else None."""
+        if not self.weights_finite:
+            return ("not the learning rate: the weights were already NaN or infinite when the "
+                    "epoch began; check the model or checkpoint they came from")
+        if self.images is not None:
+            return (f"not the learning rate: the images of batch {self.images} already held "
+                    f"NaN or infinite values; check {data}")
+        return None
+
+
+class _InputWatch:
+    """Whether the inputs of the loss were finite, as device arrays that are read only
+    when the loss was not: the weights when the epoch began, and the first batch whose
+    images were not (a few small kernels per batch, never waited for)."""
+
+    def __init__(self, xp, params):
+        self.xp = xp
+        self.weights_finite = xp.stack([xp.isfinite(p.data).all() for p in params]).all()
+        self.first_bad_images = xp.asarray(_NO_BATCH, dtype=xp.int64)
+
+    def add(self, images, batch: int) -> None:
+        finite = self.xp.isfinite(getattr(images, "data", images)).all()
+        self.first_bad_images = self.xp.minimum(self.first_bad_images,
+                                                self.xp.where(finite, _NO_BATCH, batch))
+
+    def diagnose(self, batch: int) -> LossNotFinite:
+        """The error for a non-finite loss at ``batch``: one host transfer."""
+        weights_finite, first_bad = read_to_host(self.xp, self.weights_finite,
+                                                 self.first_bad_images)
+        images = int(first_bad) if first_bad <= batch else None
+        return LossNotFinite(batch, images, bool(weights_finite))
 
 
 def train_epoch(model, optimizer, batches: Iterable, *, scheduler=None,
@@ -90,13 +131,15 @@ def train_epoch(model, optimizer, batches: Iterable, *, scheduler=None,
     Raises
     ------
     LossNotFinite
-        At the first read of the sums that finds a non-finite loss.
+        At the first read of the sums that finds a non-finite loss; it says whether the
+        images or the starting weights were already not finite.
     """
     state = state or EpochState()
     total = len(batches) if total is None else total
     model.train()
     xp = backend.xp_of(next(model.parameters()).data)
     tally = DeviceTally(xp, state.loss, state.correct)
+    inputs = _InputWatch(xp, model.parameters())
     done, seen = state.batch, int(state.seen)
     bar = progress_bar(total, label, enabled=progress, initial=done)
     start = last_read = time.perf_counter()
@@ -104,7 +147,7 @@ def train_epoch(model, optimizer, batches: Iterable, *, scheduler=None,
     def read():
         loss_sum, correct, first_bad = tally.read()
         if first_bad is not None:
-            raise LossNotFinite(first_bad)
+            raise inputs.diagnose(first_bad)
         return loss_sum, correct
 
     try:
@@ -120,6 +163,7 @@ def train_epoch(model, optimizer, batches: Iterable, *, scheduler=None,
             done += 1
             seen += n
             tally.add(loss.data, logits.data, labels.data, done, n)
+            inputs.add(images, done)
             bar.update(1)
             now = time.perf_counter()
             if now - last_read >= READ_INTERVAL:

@@ -280,8 +280,8 @@ def _run_epoch(run: _Run, position: _Position, epoch: int, stopper, progress, ou
                             label=f"epoch {epoch + 1}/{config.epochs}", progress=progress,
                             should_stop=lambda: stopper.stop)
     except LossNotFinite as exc:
-        raise _diverged(run, position, epoch, exc.batch,
-                        "the loss became NaN or infinite") from None
+        raise _diverged(run, position, epoch, exc.batch, "the loss became NaN or infinite",
+                        exc.advice(f"the data, {run.about}")) from None
     if not _all_finite(run.model):
         raise _diverged(run, position, epoch, state.batch, "the weights became NaN or infinite")
     if stopper.stop:
@@ -327,14 +327,15 @@ def _save(run: _Run, position: _Position, epoch: int, batch: int, rng_epoch_star
 
 
 def _diverged(run: _Run, position: _Position, epoch: int, batch: int,
-              what: str) -> TrainingDiverged:
+              what: str, why: str | None = None) -> TrainingDiverged:
     saved = position.saved
     kept = (f"the last good checkpoint, {run.config.checkpoint} (epoch {saved[0]}"
             + (f", batch {saved[1]}" if saved[1] else "") + "), was kept"
             if saved else run.untouched)
     return TrainingDiverged(
         f"training diverged: {what} in epoch {epoch + 1} at batch {batch} of "
-        f"{len(run.train_loader)} (lr {run.config.lr:g} is probably too high); {kept}")
+        f"{len(run.train_loader)} ({why or f'lr {run.config.lr:g} is probably too high'}); "
+        f"{kept}")
 
 
 @no_grad()

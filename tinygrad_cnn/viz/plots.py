@@ -226,30 +226,74 @@ def _mosaic(w: np.ndarray, gap: int = 1) -> np.ndarray:
     return mosaic
 
 
+#: The most of a layer drawn: filters (columns) and input channels (rows), and the mosaic's
+#: extent in weight pixels, so a figure stays a few thousand pixels across at most.
+MAX_FILTERS, MAX_CHANNELS, MAX_MOSAIC = 64, 32, 256
+#: The largest kernel side drawn: bigger is not a convolution's filter one can look at.
+MAX_KERNEL = 32
+
+
+def filter_weights(state_dict, layer: str):
+    """The part of ``<layer>.weight`` that :func:`conv_filters` draws, as float32
+    ``(filters, channels, kh, kw)``, and how many filters and channels the layer has.
+
+    Raises
+    ------
+    PlotInputError
+        Naming the key: missing, not an (out, in, kh, kw) array of real numbers, a zero-size
+        or oversized kernel, or NaN/infinite weights.
+    """
+    key = f"{layer}.weight"
+    if not isinstance(state_dict, dict) or key not in state_dict:
+        keys = sorted(str(k)[:40] for k in state_dict) if isinstance(state_dict, dict) else []
+        shown = ", ".join(keys[:12]) + (f", ... ({len(keys):,} keys)" if len(keys) > 12 else "")
+        raise PlotInputError(f"conv_filters: no 4-D '{key}' (out, in, kh, kw) in the state dict; "
+                             f"it has {shown or 'nothing'}")
+    value = state_dict[key]
+    try:
+        w = np.asarray(value)
+    except (TypeError, ValueError):  # a ragged list
+        w = np.asarray(None)
+    if w.ndim != 4 or w.dtype.kind not in "fiu":
+        what = f"a {w.dtype} array of shape {w.shape}" if w.dtype.kind != "O" else \
+            f"a {type(value).__name__}"
+        raise PlotInputError(f"conv_filters: '{key}' is {what}, not the real-valued (out, in, "
+                             "kh, kw) weights of a convolution")
+    out_ch, in_ch, kh, kw = w.shape
+    if w.size == 0:
+        raise PlotInputError(f"conv_filters: '{key}' has shape {w.shape}: no weights to draw")
+    if max(kh, kw) > MAX_KERNEL:
+        raise PlotInputError(f"conv_filters: '{key}' has {kh}x{kw} kernels, larger than the "
+                             f"{MAX_KERNEL}x{MAX_KERNEL} a picture of filters shows")
+    w = w[:min(MAX_FILTERS, MAX_MOSAIC // (kw + 1)), :min(MAX_CHANNELS, MAX_MOSAIC // (kh + 1))]
+    w = w.astype(np.float32)
+    bad = w.size - int(np.isfinite(w).sum())
+    if bad:
+        raise PlotInputError(f"conv_filters: '{key}' holds {bad:,} NaN or infinite weights "
+                             "(training diverged?): nothing to draw")
+    return w, out_ch, in_ch
+
+
 def conv_filters(state_dict, layers=("conv1", "conv2"), title: str | None = None):
     """Each convolution's weights as small images: one column per filter (output channel),
     one row per input channel it reads; blue negative, red positive, white zero, with one
-    symmetric scale per layer.
+    symmetric scale per layer. A wide layer shows its first filters and channels (at most
+    :data:`MAX_FILTERS` by :data:`MAX_CHANNELS`), and says so.
 
     Parameters
     ----------
     state_dict : dict
         Name -> array, e.g. ``model.state_dict()`` or a checkpoint's ``"model"``.
     layers : sequence of str
-        Which layers: each needs a ``<layer>.weight`` of shape (out, in, kh, kw).
+        Which layers: each needs a ``<layer>.weight`` of shape (out, in, kh, kw), checked
+        by :func:`filter_weights` before anything is drawn.
     """
     Figure = require_matplotlib()
     from matplotlib.collections import PatchCollection
     from matplotlib.patches import Rectangle
 
-    weights = []
-    for layer in layers:
-        w = state_dict.get(f"{layer}.weight")
-        if w is None or np.ndim(w) != 4:
-            present = ", ".join(sorted(state_dict)) or "nothing"
-            raise PlotInputError(f"conv_filters: no 4-D '{layer}.weight' (out, in, kh, kw) in "
-                                 f"the state dict; it has {present}")
-        weights.append(np.asarray(w, dtype=np.float32))
+    checked = [filter_weights(state_dict, layer) for layer in layers]
+    weights = [w for w, _, _ in checked]
     mosaics = [_mosaic(w) for w in weights]
     width = max(m.shape[1] for m in mosaics)
     heights = [m.shape[0] for m in mosaics]
@@ -258,7 +302,7 @@ def conv_filters(state_dict, layers=("conv1", "conv2"), title: str | None = None
                  layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(weights), 1,
                                       height_ratios=[h + 8 for h in heights]))
-    for ax, layer, w, mosaic in zip(axes, layers, weights, mosaics):
+    for ax, layer, (w, all_out, all_in), mosaic in zip(axes, layers, checked, mosaics):
         out_ch, in_ch, kh, kw = w.shape
         limit = float(np.abs(w).max()) or 1.0
         image = ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit,
@@ -276,9 +320,11 @@ def conv_filters(state_dict, layers=("conv1", "conv2"), title: str | None = None
         ax.tick_params(length=0)
         for spine in ax.spines.values():
             spine.set_visible(False)
-        ax.set_title(f"{layer}: {out_ch} filters of {in_ch}x{kh}x{kw}"
+        shown = "" if (out_ch, in_ch) == (all_out, all_in) else \
+            f"; the first {out_ch} of {all_out:,} filters, {in_ch} of {all_in:,} inputs shown"
+        ax.set_title(f"{layer}: {all_out:,} filters of {all_in:,}x{kh}x{kw}"
                      + (" (columns: filters, rows: the input channel each reads)"
-                        if in_ch > 1 else " (one per column)"), fontsize=9)
+                        if in_ch > 1 else " (one per column)") + shown, fontsize=9)
         fig.colorbar(image, ax=ax, shrink=0.9, pad=0.01, label="weight",
                      aspect=8 * max(in_ch, 1) ** 0.5)
     if title:
