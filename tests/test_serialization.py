@@ -330,3 +330,23 @@ def test_describe_reads_shapes_without_arrays(tmp_path):
     assert info["model"]["conv1.weight"] == serialization.ArrayInfo((6, 1, 5, 5),
                                                                     np.dtype(np.float32))
     assert info["epoch"] == 3 and info["config"]["betas"] == (0.9, 0.999)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_load_refuses_a_fifo_without_opening_it(tmp_path):
+    """`tg.load` (and so `tinygrad-cnn filters`) checks the file is regular first: opening
+    a FIFO to read would wait for a writer forever."""
+    import signal
+
+    def blocked(signum, frame):
+        raise TimeoutError("blocked: the FIFO was opened")
+
+    os.mkfifo(tmp_path / "pipe.npz")
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(20)
+    try:
+        with pytest.raises(OSError, match="FIFO"):
+            load(tmp_path / "pipe.npz")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import backend
-from .fileio import atomic_write
+from .fileio import atomic_write, check_readable
 from .tensor import Tensor
 
 MARKER = "__tinygrad_cnn__"
@@ -333,6 +333,7 @@ def _open(path, max_bytes, use):
         raise FileNotFoundError(errno.ENOENT, "checkpoint file not found", path)
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "is a directory, not a checkpoint file", path)
+    check_readable(path, "checkpoint")  # a FIFO or device would block the read below
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic not in _ZIP_MAGIC:
