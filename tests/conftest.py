@@ -38,3 +38,23 @@ def pytest_report_header(config):
         return ("cupy: the CuPy test double (tests/cupy_double.py), device "
                 f"{os.environ.get('TINYGRAD_CNN_DEVICE', 'cpu') or 'cpu'}")
     return None
+
+
+@pytest.fixture
+def main(capsys, tmp_path, monkeypatch):
+    """Run ``tinygrad-cnn ARGS`` in this process; return (status, stdout, stderr)."""
+    from tinygrad_cnn.cli import main as cli_main
+
+    monkeypatch.setenv("TINYGRAD_CNN_DATA", str(tmp_path / "no-data-here"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args):
+        try:
+            status = cli_main([str(a) for a in args])
+        except SystemExit as exc:  # argparse's usage errors
+            status = exc.code
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run

@@ -67,26 +67,6 @@ def test_no_command_prints_help():
 
 # ----------------------------------------------------------------------------- in process
 
-@pytest.fixture
-def main(capsys, tmp_path, monkeypatch):
-    """Run ``tinygrad-cnn ARGS`` in this process; return (status, stdout, stderr)."""
-    from tinygrad_cnn.cli import main as cli_main
-
-    monkeypatch.setenv("TINYGRAD_CNN_DATA", str(tmp_path / "no-data-here"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args):
-        try:
-            status = cli_main([str(a) for a in args])
-        except SystemExit as exc:  # argparse's usage errors
-            status = exc.code
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return run
-
-
 def one_line_error(err, command):
     """The stderr of an expected failure: exactly one line, no traceback."""
     assert "Traceback" not in err

@@ -17,25 +17,6 @@ from tinygrad_cnn.train import TrainConfig, fit, read_checkpoint
 from tinygrad_cnn.train.config import ConfigError
 
 
-@pytest.fixture
-def main(capsys, tmp_path, monkeypatch):
-    """Run ``tinygrad-cnn ARGS`` in this process; return (status, stdout, stderr)."""
-    from tinygrad_cnn.cli import main as cli_main
-
-    monkeypatch.setenv("TINYGRAD_CNN_DATA", str(tmp_path / "no-data-here"))
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args):
-        try:
-            status = cli_main([str(a) for a in args])
-        except SystemExit as exc:  # argparse's usage errors
-            status = exc.code
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return run
-
-
 @pytest.fixture(scope="module")
 def tiny_sets():
     train, test = MNISTSample(train=True), MNISTSample(train=False)
