@@ -99,6 +99,13 @@ def add_data_args(p: argparse.ArgumentParser, dataset_default="auto", dataset_he
                    help="default: $TINYGRAD_CNN_DEVICE, else cpu")
 
 
+def add_threads(p: argparse.ArgumentParser) -> None:
+    """``--threads N``: fix the BLAS threads on the CPU instead of choosing by measuring."""
+    p.add_argument("--threads", type=setting("threads"), default=None, metavar="N",
+                   help="BLAS threads on the CPU (default: chosen by timing the first "
+                   "batches, and again when the machine's load changes)")
+
+
 def add_force(p: argparse.ArgumentParser, what: str) -> None:
     """``--force``: replace ``what`` even when this program did not write it."""
     p.add_argument("--force", action="store_true",

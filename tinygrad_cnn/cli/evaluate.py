@@ -11,6 +11,7 @@ from .arguments import (
     UsageError,
     add_data_args,
     add_force,
+    add_threads,
     chosen_device,
     mistakes_count,
 )
@@ -28,10 +29,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--count", type=mistakes_count, default=24,
                    help="mistakes shown by --misclassified (default 24)")
     add_force(p, "the pictures")
+    add_threads(p)
     p.set_defaults(run_command=run, parser=p)
 
 
 def run(args) -> int:
+    from ..backend import threads
     from ..data import DataLoader, check_data_source
     from ..models import LeNet5
     from ..train.checkpoint import inspect_checkpoint, read_checkpoint
@@ -58,8 +61,9 @@ def run(args) -> int:
     state = read_checkpoint(args.checkpoint, model=model)
     model.load_state_dict(state["model"])
     model.to(device)
-    result = evaluate(model, DataLoader(test_set, 1000, device=device),
-                      predictions=args.misclassified is not None)
+    with threads.fixed_for(args.threads):
+        result = evaluate(model, DataLoader(test_set, 1000, device=device),
+                          predictions=args.misclassified is not None)
     print(f"{args.checkpoint}: {dataset} test set, {len(test_set):,} images, "
           f"epoch {state['epoch']}")
     print(f"accuracy {100 * result['accuracy']:.2f}%  loss {result['loss']:.4f}")

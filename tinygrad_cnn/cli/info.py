@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from .. import __version__, backend
+from ..backend import threads
 
 
 def add_parser(subparsers) -> None:
@@ -20,6 +21,8 @@ def run(args) -> int:
     print(f"tinygrad-cnn {__version__}")
     print(f"Python {platform.python_version()} ({sys.executable})")
     print(f"NumPy {np.__version__}")
+    print(f"BLAS threads on the CPU: {threads.threads_setting()} "
+          f"({threads.available_cores()} cores available; --threads N fixes it)")
     for label, value in backend.stack_versions().items():
         print(f"{label}: {value}")
     setting = f"{backend.ENV_VAR}={backend.default_device_setting()!r}"

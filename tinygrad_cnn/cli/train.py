@@ -3,7 +3,14 @@ dataset's recipe for every setting not given."""
 
 from __future__ import annotations
 
-from .arguments import DEFAULT_CHECKPOINT, UsageError, add_data_args, positive_float, setting
+from .arguments import (
+    DEFAULT_CHECKPOINT,
+    UsageError,
+    add_data_args,
+    add_threads,
+    positive_float,
+    setting,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -36,6 +43,7 @@ def add_parser(subparsers) -> None:
                    help="append per-epoch metrics as JSON lines here (see: tinygrad-cnn plot)")
     p.add_argument("--no-normalize", dest="normalize", action="store_false",
                    help="feed raw [0, 1] pixels instead of mean/std normalised ones")
+    add_threads(p)
     p.set_defaults(run_command=run, parser=p)
 
 
@@ -58,6 +66,7 @@ def run(args) -> int:
         augment=args.augment, seed=args.seed,
         device=args.device, normalize=args.normalize, checkpoint=checkpoint,
         resume=args.resume, log=args.log, force=args.force, download=args.download,
+        threads=args.threads,
     )
     before = _finished_epochs(checkpoint) if args.resume else 0
     _, history = fit(config)  # Ctrl-C: TrainingInterrupted, reported by the boundary

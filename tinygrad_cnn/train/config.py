@@ -80,6 +80,8 @@ LIMITS = {
     "augment": Bound(0, largest_shift(IMAGE_SIDE), "a shift beyond a quarter of LeNet-5's "
                      f"{IMAGE_SIDE}-pixel side moves much of each digit out of the image",
                      integer=True),
+    "threads": Bound(1, 1024, "BLAS threads beyond the cores only wait for each other; more "
+                     "than 1,024 is a typing slip", integer=True),
     "seed": Bound(backend.SEED_MIN, backend.SEED_MAX, "PyTorch's range: a signed or unsigned "
                   "64-bit integer, -1 being the same seed as 2**64 - 1", integer=True,
                   shown="-2**63 to 2**64 - 1"),
@@ -112,6 +114,7 @@ class TrainConfig:
     log: str | None = None
     force: bool = False
     download: bool = False
+    threads: int | None = None
 
     def resolved(self, dataset: str) -> TrainConfig:
         """A copy with ``dataset`` fixed and its recipe's defaults (from the dataset's
@@ -140,5 +143,7 @@ def check_settings(config: TrainConfig) -> None:
     (:data:`LIMITS`) and why."""
     for name in ("epochs", "batch_size", "momentum", "weight_decay", "augment", "seed"):
         LIMITS[name].check(getattr(config, name), name, ConfigError)
+    if config.threads is not None:
+        LIMITS["threads"].check(config.threads, "threads", ConfigError)
     if not (is_real(config.lr) and math.isfinite(config.lr) and config.lr > 0):
         raise ConfigError(f"lr must be a positive finite number, got {config.lr!r}")

@@ -20,6 +20,7 @@ import time
 from typing import Callable, Iterable
 
 from .. import backend
+from ..backend import threads
 from ..nn import functional as F
 from .metrics import DeviceTally, read_to_host
 from .progress import progress_bar
@@ -137,7 +138,10 @@ def train_epoch(model, optimizer, batches: Iterable, *, scheduler=None,
     state = state or EpochState()
     total = len(batches) if total is None else total
     model.train()
-    xp = backend.xp_of(next(model.parameters()).data)
+    first = next(model.parameters()).data
+    xp = backend.xp_of(first)
+    # on the CPU the BLAS thread count is chosen by timing these steps (a GPU run leaves it)
+    tuner = None if backend.on_accelerator(first) else threads.tuner("training")
     tally = DeviceTally(xp, state.loss, state.correct)
     inputs = _InputWatch(xp, model.parameters())
     done, seen = state.batch, int(state.seen)
@@ -152,6 +156,8 @@ def train_epoch(model, optimizer, batches: Iterable, *, scheduler=None,
 
     try:
         for images, labels in batches:
+            if tuner is not None:
+                tuner.begin()
             logits = model(images)
             loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad()
@@ -160,6 +166,8 @@ def train_epoch(model, optimizer, batches: Iterable, *, scheduler=None,
             if scheduler is not None:
                 scheduler.step()
             n = labels.shape[0]
+            if tuner is not None:
+                tuner.end(n)
             done += 1
             seen += n
             tally.add(loss.data, logits.data, labels.data, done, n)

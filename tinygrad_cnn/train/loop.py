@@ -26,6 +26,7 @@ import sys
 import numpy as np
 
 from .. import backend, optim
+from ..backend import threads
 from ..autograd import no_grad
 from .. import data
 from ..data import DataLoader, DatasetError, RandomShift, RegistryView, get_dataset
@@ -178,23 +179,27 @@ def fit(config: TrainConfig, out=None, progress: bool | None = None, datasets=No
         if position.epoch >= config.epochs:
             _nothing_to_train(run, position, out)
             return run.model, position.history
-        say(f"training LeNet-5 on {run.about} with {config.optimizer} lr {config.lr:g} "
-            f"({config.schedule}), batch {config.batch_size}, {config.epochs} epochs"
-            + (f", random shifts of up to {config.augment} px" if config.augment else "")
-            + f", device {config.device}", out)
-        run.untouched = (f"{config.checkpoint} was left as it was"
-                         if config.checkpoint and os.path.exists(config.checkpoint)
-                         else "no checkpoint was written")
-        log = MetricsLog(config.log, run_id, bool(config.checkpoint)) if config.log else None
-        try:
-            # NumPy's overflow warnings would only precede our own clearer divergence message
-            with StopOnSignal() as stopper, np.errstate(over="ignore", invalid="ignore",
-                                                         divide="ignore"):
-                for epoch in range(position.epoch, config.epochs):
-                    _run_epoch(run, position, epoch, stopper, progress, out, log)
-        finally:
-            if log:
-                log.close()
+        # --threads N fixes the BLAS threads for this run only; else they are measured
+        with threads.fixed_for(config.threads):
+            say(f"training LeNet-5 on {run.about} with {config.optimizer} lr {config.lr:g} "
+                f"({config.schedule}), batch {config.batch_size}, {config.epochs} epochs"
+                + (f", random shifts of up to {config.augment} px" if config.augment else "")
+                + f", device {config.device}"
+                + ("" if backend.is_accelerator(config.device)
+                   else f", BLAS threads {threads.threads_setting()}"), out)
+            run.untouched = (f"{config.checkpoint} was left as it was"
+                             if config.checkpoint and os.path.exists(config.checkpoint)
+                             else "no checkpoint was written")
+            log = MetricsLog(config.log, run_id, bool(config.checkpoint)) if config.log else None
+            try:
+                # NumPy's overflow warnings would only precede our own clearer divergence message
+                with StopOnSignal() as stopper, np.errstate(over="ignore", invalid="ignore",
+                                                             divide="ignore"):
+                    for epoch in range(position.epoch, config.epochs):
+                        _run_epoch(run, position, epoch, stopper, progress, out, log)
+            finally:
+                if log:
+                    log.close()
     return run.model, position.history
 
 
@@ -294,6 +299,10 @@ def _run_epoch(run: _Run, position: _Position, epoch: int, stopper, progress, ou
                if config.checkpoint else "")
         )
     metrics = _epoch_metrics(run.model, run.test_loader, state, epoch, progress)
+    if not backend.is_accelerator(config.device):
+        # batches per BLAS thread count, as the tuner (or --threads) ran them
+        usage = threads.tuner("training").take_usage()
+        metrics["threads"] = {str(count): n for count, n in usage.items()}
     position.history.append(metrics)
     position.state, position.rng_epoch_start = EpochState(), None
     if config.checkpoint:
@@ -364,10 +373,20 @@ def _epoch_metrics(model, test_loader, state: EpochState, epoch: int, progress) 
 
 
 def _summary(m: dict, epochs: int) -> str:
-    return (f"epoch {m['epoch']:>2}/{epochs}  train loss {m['train_loss']:.4f} "
+    line = (f"epoch {m['epoch']:>2}/{epochs}  train loss {m['train_loss']:.4f} "
             f"acc {100 * m['train_accuracy']:5.2f}%  test loss {m['test_loss']:.4f} "
             f"acc {100 * m['test_accuracy']:5.2f}%  {m['images_per_second']:,.0f} img/s "
             f"({m['seconds']:.1f} s)")
+    if m.get("threads"):
+        line += f"  {_threads_used(m['threads'])}"
+    return line
+
+
+def _threads_used(usage: dict) -> str:
+    """``{"1": 930, "2": 8}`` -> ``"threads 1"`` (the count most batches ran with; the
+    others were the tuner's probes)."""
+    count = max(usage, key=usage.get)
+    return f"threads {count}"
 
 
 def _describe(dataset, train_set, test_set) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..backend import threads
 from ..autograd import no_grad
 from ..nn import functional as F
 from .progress import progress_bar
@@ -78,8 +79,13 @@ def evaluate(model, loader, num_classes: int | None = None, progress: bool | Non
     model.eval()
     seen, sums, kept = 0, None, []
     bar = progress_bar(len(loader), "evaluate", enabled=progress)
+    tuner = None
     try:
         for images, labels in loader:
+            if tuner is None and not backend.on_accelerator(images.data):
+                tuner = threads.tuner("evaluation")  # BLAS threads chosen by timing batches
+            if tuner is not None:
+                tuner.begin()
             logits = model(images)
             xp = backend.array_module(logits.device)
             if sums is None:
@@ -98,6 +104,8 @@ def evaluate(model, loader, num_classes: int | None = None, progress: bool | Non
                 shifted = logits.data - logits.data.max(axis=1, keepdims=True)
                 kept.append((predicted, 1.0 / xp.exp(shifted).sum(axis=1)))
             seen += labels.shape[0]
+            if tuner is not None:
+                tuner.end(labels.shape[0])
             bar.update(1)
     finally:
         bar.close()

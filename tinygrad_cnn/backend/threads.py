@@ -1,0 +1,337 @@
+"""BLAS threads on the host: how many the matrix products use, and choosing that by measuring.
+
+Why the library decides, and why by measuring: with two BLAS threads every matrix product
+waits for both. On a quiet machine the second thread can pay (large products), or cost more
+than it brings (LeNet-5 at batch 64: the products are small and the rest of a step is
+NumPy's single-threaded work). On a machine where another process is running, a thread the
+scheduler has parked costs a whole time slice at every product: a training step measured
+at 6-7 ms with one thread took 40-90 ms with two beside one busy process. No rule of thumb
+from the core count gets both cases right, so a :class:`ThreadTuner` times real batches
+with each candidate count, keeps the fastest, and looks again when the batches' time
+drifts (another process started or stopped) and, less and less often, when it does not.
+
+The count is set through threadpoolctl (NumPy's OpenBLAS or MKL alike): one ``ctypes`` call
+of about a microsecond, cheap enough to call around every batch. A user fixes the count
+with :func:`set_num_threads` (the CLI's ``--threads N``); ``OPENBLAS_NUM_THREADS``,
+``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` set in the environment cap the candidates, as
+those variables cap the BLAS itself. Work on a GPU leaves the count alone.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import statistics
+import time
+
+__all__ = ["ENV_VARS", "ThreadTuner", "available_cores", "blas_library", "blas_threads",
+           "candidates", "fixed_for", "fixed_threads", "get_num_threads", "set_blas_threads",
+           "set_num_threads", "threads_setting", "tuner"]
+
+#: Environment variables that cap the BLAS threads (the smallest one set wins).
+ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+_state = {"controllers": None, "fixed": None, "current": None}
+_tuners: dict = {}
+
+
+def _blas_controllers() -> list:
+    """threadpoolctl's controllers of the BLAS libraries loaded in this process (NumPy's),
+    found once; empty where threadpoolctl is missing or no BLAS was found."""
+    if _state["controllers"] is None:
+        try:
+            import numpy  # noqa: F401  (its BLAS must be loaded to be found)
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _state["controllers"] = []
+        else:
+            found = ThreadpoolController().select(user_api="blas")
+            _state["controllers"] = list(found.lib_controllers)
+    return _state["controllers"]
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _environment_caps() -> list:
+    """``[(value, variable)]`` for each variable of :data:`ENV_VARS` set to a count."""
+    caps = []
+    for var in ENV_VARS:
+        try:
+            value = int(os.environ.get(var, ""))
+        except ValueError:
+            continue
+        if value >= 1:
+            caps.append((value, var))
+    return sorted(caps)
+
+
+def _environment_cap() -> int | None:
+    caps = _environment_caps()
+    return caps[0][0] if caps else None
+
+
+def candidates() -> tuple:
+    """The thread counts a tuner tries: 1 up to the cores available, capped by the
+    environment variables of :data:`ENV_VARS` when one is set, and at most 8 (past that a
+    LeNet-sized step has nothing left to split)."""
+    top = min(available_cores(), 8)
+    cap = _environment_cap()
+    if cap is not None:
+        top = min(top, cap)
+    return tuple(range(1, max(top, 1) + 1))
+
+
+def blas_library() -> str:
+    """What does the products, for banners: ``"openblas 0.3.31 (pthreads)"``."""
+    controllers = _blas_controllers()
+    if not controllers:
+        return "BLAS not controllable (threadpoolctl missing or no BLAS found)"
+    lib = controllers[0]
+    layer = getattr(lib, "threading_layer", None)
+    name = f"{lib.internal_api} {lib.version or ''}".strip()
+    return f"{name} ({layer})" if layer and layer != "unknown" else name
+
+
+def blas_threads() -> int | None:
+    """The BLAS's thread count now (None where it cannot be read)."""
+    controllers = _blas_controllers()
+    return controllers[0].num_threads if controllers else None
+
+
+def set_blas_threads(count: int) -> None:
+    """Set every BLAS library's thread count: the cheap setter the tuners call (nothing to
+    do when the count is already set)."""
+    if count == _state["current"]:
+        return
+    for lib in _blas_controllers():
+        lib.set_num_threads(count)
+    _state["current"] = count
+
+
+def set_num_threads(count: int | None) -> None:
+    """Fix the BLAS threads the library uses on the CPU to ``count``, as
+    ``torch.set_num_threads`` does; ``None`` hands the choice back to measuring.
+
+    Raises ValueError for anything but a positive int or None.
+    """
+    if count is not None:
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"threads: expected a positive whole number or None, "
+                             f"got {count!r}")
+        set_blas_threads(count)
+    _state["fixed"] = count
+    for tuner_ in _tuners.values():
+        tuner_.restart()
+
+
+@contextlib.contextmanager
+def fixed_for(count: int | None):
+    """Within the block, ``count`` threads fixed as by :func:`set_num_threads`; afterwards
+    what was fixed before (or measuring) again. ``None`` changes nothing."""
+    if count is None:
+        yield
+        return
+    before = fixed_threads()
+    set_num_threads(count)
+    try:
+        yield
+    finally:
+        set_num_threads(before)
+
+
+def fixed_threads() -> int | None:
+    """The count fixed by :func:`set_num_threads`, or None when it is chosen by measuring."""
+    return _state["fixed"]
+
+
+def get_num_threads() -> int:
+    """The BLAS threads in use now (the fixed count, or the tuner's latest choice)."""
+    return _state["fixed"] or blas_threads() or 1
+
+
+def threads_setting() -> str:
+    """One line for banners and ``info``: who chooses, among what, with which BLAS."""
+    fixed = fixed_threads()
+    if fixed is not None:
+        how = f"{fixed} (fixed)"
+    else:
+        options, caps = candidates(), _environment_caps()
+        how = (f"chosen by measuring among {options[0]}-{options[-1]}" if len(options) > 1
+               else "1")
+        if caps and caps[0][0] < min(available_cores(), 8):
+            how += f" (capped by {caps[0][1]}={caps[0][0]})"
+        elif len(options) == 1:
+            how += " (one core available)"
+    return f"{how}; {blas_library()}"
+
+
+class ThreadTuner:
+    """Chooses the BLAS thread count for one kind of work by timing real batches.
+
+    Call :meth:`begin` before a batch and :meth:`end` (with the batch's item count) after
+    it. While probing, the tuner runs each candidate count for ``settle`` batches it does
+    not time (the new count's first products warm up) and ``probe`` timed ones, keeps the
+    fastest per item, and stops probing a candidate early when one of its batches is
+    three times slower than the best so far (two threads beside a busy process can be ten
+    times slower: a full probe would cost seconds). Once settled it keeps the last
+    ``window`` batch times; their median leaving ``[baseline / drift, baseline * drift]``
+    means the machine's load changed, and a new probe starts. Without drift it probes again
+    after ``recheck`` seconds, doubling that interval (to at most 16 times) while the choice
+    stands, so a machine that became quiet is noticed and a steady one pays almost nothing.
+
+    ``clock`` and ``apply`` are injectable so the logic is tested without a BLAS or timing.
+    """
+
+    def __init__(self, name: str = "work", options=None, probe: int = 3, settle: int = 1,
+                 window: int = 8, drift: float = 1.35, recheck: float = 10.0,
+                 clock=time.perf_counter, apply=None):
+        self.name = name
+        self._options = tuple(options) if options is not None else None
+        self.probe, self.settle, self.window_size = probe, settle, window
+        self.drift, self.base_recheck = drift, recheck
+        self._clock = clock
+        self._apply = apply or set_blas_threads
+        self.used = collections.Counter()     # batches run per thread count
+        self.last_probe: dict = {}            # thread count -> seconds per item
+        self.probes = 0
+        self.restart()
+
+    # --------------------------------------------------------------------- state
+
+    def restart(self) -> None:
+        """Forget the choice and probe again from the next batch."""
+        self.choice = None
+        self._queue: list = []
+        self._samples: list = []
+        self._skip = 0
+        self._results: dict = {}
+        self._window = collections.deque(maxlen=self.window_size)
+        self._recheck = self.base_recheck
+        self._next_check = None
+        self._current = None
+        self._started = None
+
+    def options(self) -> tuple:
+        return self._options if self._options is not None else candidates()
+
+    def _set(self, count: int) -> None:
+        self._apply(count)  # cheap when already set; another tuner may have changed it
+        self._current = count
+
+    def _start_probe(self) -> None:
+        self.probes += 1
+        options = self.options()
+        # the standing choice first: its numbers are the yardstick for early stops
+        self._queue = sorted(options, key=lambda c: (c != self.choice, c))
+        self._results = {}
+        self._next_candidate()
+
+    def _next_candidate(self) -> None:
+        self._samples = []
+        self._skip = self.settle
+        self._set(self._queue[0])
+
+    # --------------------------------------------------------------------- per batch
+
+    def begin(self) -> None:
+        """Before a batch: set the count this batch runs with, and start its clock."""
+        fixed = fixed_threads()
+        if fixed is not None:
+            self._current = fixed
+            self._started = None
+            return
+        options = self.options()
+        if len(options) == 1:
+            self._set(options[0])
+            self.choice = options[0]
+            self._started = None
+            return
+        if self.choice is None and not self._queue:
+            self._start_probe()
+        else:
+            self._set(self._queue[0] if self._queue else self.choice)
+        self._started = self._clock()
+
+    def end(self, items: int = 1) -> None:
+        """After a batch of ``items`` items: record its time and decide what comes next."""
+        self.used[self._current] += 1
+        if self._started is None:
+            return
+        now = self._clock()
+        per_item = (now - self._started) / max(items, 1)
+        self._started = None
+        if self._queue:
+            self._probing(per_item, now)
+        else:
+            self._watching(per_item, now)
+
+    def _probing(self, per_item: float, now: float) -> None:
+        if self._skip > 0:
+            self._skip -= 1
+            return
+        self._samples.append(per_item)
+        best = min(self._results.values(), default=None)
+        hopeless = best is not None and per_item > 3 * best
+        if len(self._samples) < self.probe and not hopeless:
+            return
+        self._results[self._queue.pop(0)] = statistics.median(self._samples)
+        if self._queue:
+            self._next_candidate()
+            return
+        previous = self.choice
+        self.choice = min(self._results, key=self._results.get)
+        self.last_probe = dict(sorted(self._results.items()))
+        self._baseline = self._results[self.choice]
+        self._window.clear()
+        self._recheck = (min(self._recheck * 2, 16 * self.base_recheck)
+                         if previous == self.choice else self.base_recheck)
+        self._next_check = now + self._recheck
+        self._set(self.choice)
+
+    def _watching(self, per_item: float, now: float) -> None:
+        self._window.append(per_item)
+        drifted = False
+        if len(self._window) == self.window_size:
+            typical = statistics.median(self._window)
+            drifted = not (self._baseline / self.drift <= typical <= self._baseline * self.drift)
+        if drifted or now >= self._next_check:
+            if drifted:
+                self._recheck = self.base_recheck
+            self._start_probe()
+
+    # --------------------------------------------------------------------- reports
+
+    def take_usage(self) -> dict:
+        """Batches per thread count since the last call (for the ``--log`` lines)."""
+        usage = dict(sorted(self.used.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
+        self.used.clear()
+        return usage
+
+    def describe(self) -> str:
+        """What was chosen and why, in one line: ``"1 thread (1: 95 us, 2: 140 us per
+        item)"``."""
+        fixed = fixed_threads()
+        if fixed is not None:
+            return f"{fixed} thread{'s' if fixed > 1 else ''} (fixed)"
+        if self.choice is None:
+            return "not chosen yet"
+        measured = ", ".join(f"{c}: {1e6 * s:,.0f} us" for c, s in self.last_probe.items())
+        plural = "s" if self.choice > 1 else ""
+        return (f"{self.choice} thread{plural}" +
+                (f" ({measured} per item)" if measured else ""))
+
+
+def tuner(kind: str) -> ThreadTuner:
+    """The process's tuner for one kind of work (``"training"``, ``"evaluation"``,
+    ``"inference"``): shared by every entry point, so a choice made in one epoch carries
+    into the next."""
+    if kind not in _tuners:
+        _tuners[kind] = ThreadTuner(kind)
+    return _tuners[kind]
