@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -160,9 +161,47 @@ def test_bench_text_report_without_torch():
     run = cli("--batch-size", "8", "--inference-batch-size", "0", "--no-torch", "--rounds", "2",
               *TINY)
     assert run.returncode == 0, run.stderr
-    assert "| LeNet-5 | tinygrad_cnn | peak RSS MB |" in run.stdout
+    assert "| LeNet-5 | tinygrad_cnn | peak RSS MB | our BLAS threads |" in run.stdout
     assert "| training step, batch 8 | " in run.stdout and "inference" not in run.stdout
     assert "round 2/2  training step, batch 8  tinygrad_cnn:" in run.stderr
+
+
+def test_busy_processes_spin_for_the_block_and_are_always_stopped():
+    from tinygrad_cnn.bench.busy import BusyProcesses
+
+    def cpu_ticks(pid):
+        with open(f"/proc/{pid}/stat") as stat:
+            return sum(int(v) for v in stat.read().rsplit(")", 1)[1].split()[11:13])
+
+    with pytest.raises(KeyboardInterrupt):
+        with BusyProcesses(2, seconds=60) as busy:
+            spinners = list(busy.processes)
+            assert len(spinners) == 2
+            deadline = time.monotonic() + 10
+            while min(cpu_ticks(p.pid) for p in spinners) < 10:  # 0.1 s of CPU each
+                assert time.monotonic() < deadline, "the spinners did not spin"
+                time.sleep(0.05)
+            raise KeyboardInterrupt  # Ctrl-C in the middle of a timed block
+    assert all(p.returncode is not None for p in spinners)
+
+
+def test_bench_busy_prints_the_busy_table_beside_the_quiet_one():
+    run = cli("--batch-size", "8", "--inference-batch-size", "0", "--no-torch", "--rounds", "1",
+              "--busy", "1", "--json", *TINY)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    busy = report["busy"]
+    assert busy["processes"] == 1
+    assert busy["max_other_cpu"] == pytest.approx(
+        min(1.0, report["max_other_cpu"] + 1 / benchmark.default_threads()))
+    assert [(e["task"], e["batch_size"]) for e in busy["results"]] == [("train", 8)]
+    assert busy["results"][0]["ours"]["images_per_s"]["median"] > 0
+    assert "training step, batch 8 beside 1 busy  tinygrad_cnn:" in run.stderr
+    from tinygrad_cnn.bench.report import format_report
+
+    text = format_report(report)
+    assert text.index("quiet:") < text.index("beside 1 busy process:")
+    assert text.count("| training step, batch 8 | ") == 2
 
 
 def test_bench_on_cuda_without_a_gpu_says_what_is_missing():

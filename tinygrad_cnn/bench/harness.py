@@ -34,8 +34,9 @@ import numpy as np
 from .. import backend
 from ..train.config import LIMITS as TRAIN_LIMITS, Bound
 from . import worker as bw
-from .stats import format_ratio, quiet_or_all, ratio_summary, same_result, spread
-from .worker import LIBRARIES
+from .busy import BusyProcesses
+from .report import case_name, library_name
+from .stats import quiet_or_all, ratio_summary, same_result, spread
 
 # A worker's peak resident memory: a fixed part (the interpreter and PyTorch, ~300 MB) plus
 # bytes per image of the batch. Measured with this harness (NumPy 2.4, PyTorch 2.13, Linux;
@@ -74,6 +75,11 @@ LIMITS = {
     "max_other_cpu": Bound(0, 1, "a share of the machine's CPU time"),
     "seed": TRAIN_LIMITS["seed"],
 }
+
+
+#: ``--busy``: spinning processes beside each worker.
+BUSY_BOUND = Bound(0, 64, "each spinner takes a core; 64 only measure the scheduler",
+                   integer=True)
 
 
 def threads_bound() -> Bound:
@@ -222,6 +228,8 @@ def summarize(results: list, max_other_cpu: float) -> dict:
         "peak_rss_mb": max(r["peak_rss_bytes"] for r in results) / 2**20,
         "check": results[0]["check"],
         "threads": results[0]["threads"],
+        # ours: the BLAS threads each worker's tuner chose, and what it measured
+        "blas": [r["blas"] for r in results if r.get("blas")],
         "samples": [{"round": i, "images_per_s": rate(b), "other_cpu": b["other_cpu"]}
                     for i, r in enumerate(results) for b in r["blocks"]],
     }
@@ -290,13 +298,17 @@ def check_settings(batch_sizes, inference_batch_size, rounds, blocks, block_seco
 def run(batch_sizes=(64, 256), inference_batch_size: int | None = 1000, rounds: int = 5,
         blocks: int = 5, block_seconds: float = 0.3, warmup: float = 0.5,
         threads: int | None = None, device: str = backend.HOST, max_other_cpu: float = 0.1,
-        compare: bool = True, seed: int = 0, progress=None) -> dict:
+        compare: bool = True, seed: int = 0, progress=None, busy: int = 0) -> dict:
     """Measure every case, each library in its own processes; return the report as a dict.
 
-    ``progress(line)``, when given, is told about every finished worker.
+    With ``busy`` > 0 every case is measured a second time with that many spinning
+    processes beside each worker (:class:`~.busy.BusyProcesses`), into ``report["busy"]``;
+    blocks are then left out only when *other* processes, beyond those, took more than
+    ``max_other_cpu``. ``progress(line)``, when given, is told about every finished worker.
     """
     cases = check_settings(batch_sizes, inference_batch_size, rounds, blocks, block_seconds,
                            warmup, threads, max_other_cpu, seed)
+    BUSY_BOUND.check(busy, "busy", BenchmarkError)
     threads = threads or default_threads()
     check_memory(cases, device)
     libraries, notes = ["ours"], []
@@ -313,88 +325,47 @@ def run(batch_sizes=(64, 256), inference_batch_size: int | None = 1000, rounds: 
         "numpy": np.__version__, "python": sys.version.split()[0], "notes": notes,
         "results": [],
     }
+    settings = dict(threads=threads, device=device, warmup=warmup,
+                    block_seconds=block_seconds, blocks=blocks)
     with tempfile.TemporaryDirectory(prefix="tinygrad-cnn-bench-") as inputs:
         bw.write_inputs(inputs, cases, backend.canonical_seed(seed))
-        for task, batch_size in cases:
-            per_library = {lib: [] for lib in libraries}
-            for r in range(rounds):
-                for lib in libraries:
-                    result = run_worker(lib, task, batch_size, inputs, threads, device, warmup,
-                                        block_seconds, blocks, max_other_cpu)
-                    per_library[lib].append(result)
-                    if progress:
-                        rate = statistics.median(batch_size / b["seconds_per_step"]
-                                                 for b in result["blocks"])
-                        progress(f"round {r + 1}/{rounds}  {_case_name(task, batch_size)}  "
-                                 f"{_lib_name(lib)}: {rate:,.0f} images/s")
-            entry = {"task": task, "batch_size": batch_size}
-            for lib in libraries:
-                entry[lib] = summarize(per_library[lib], max_other_cpu)
-            if "torch" in entry:
-                entry["ratio"] = ratio_stats(entry["ours"], entry["torch"])
-                entry["same_result"] = same_result(entry["ours"]["check"],
-                                                   entry["torch"]["check"])
-            report["results"].append(entry)
+        report["results"] = _measure(cases, libraries, rounds, inputs, settings,
+                                     max_other_cpu, 0, progress)
+        if busy:
+            # the spinners' own share of the cores is expected; only more is "other"
+            allowed = min(1.0, max_other_cpu + busy / default_threads())
+            report["busy"] = {"processes": busy, "max_other_cpu": allowed,
+                              "results": _measure(cases, libraries, rounds, inputs, settings,
+                                                  allowed, busy, progress)}
     return report
 
 
-# ----------------------------------------------------------------------------- output
-
-def _case_name(task: str, batch_size: int) -> str:
-    return f"{'training step' if task == 'train' else 'inference'}, batch {batch_size}"
-
-
-def _lib_name(lib: str) -> str:
-    return "tinygrad_cnn" if lib == "ours" else "PyTorch"
-
-
-def _rate(stats: dict) -> str:
-    r = stats["images_per_s"]
-    return f"{r['median']:,.0f} ({r['min']:,.0f}-{r['max']:,.0f})"
-
-
-def format_report(report: dict) -> str:
-    """The report as a Markdown table with a few lines of context."""
-    results = report["results"]
-    torch_version = next((e["torch"]["version"] for e in results if "torch" in e), None)
-    lines = [
-        f"LeNet-5 on {report['device']}, {report['threads']} threads per library "
-        f"({report['cores']} cores available), NumPy {report['numpy']}"
-        + (f", PyTorch {torch_version}" if torch_version else ""),
-        f"each library in its own processes: {report['rounds']} alternating rounds of "
-        f"{report['blocks_per_round']} timed blocks (~{report['block_seconds']:g} s each) "
-        f"after {report['warmup_seconds']:g} s of warm-up; images/s median (min-max)",
-        "",
-    ]
-    if torch_version:
-        lines += ["| LeNet-5 | tinygrad_cnn | PyTorch | ratio (range over rounds) "
-                  "| peak RSS MB, ours / PyTorch |",
-                  "| --- | --- | --- | --- | --- |"]
-    else:
-        lines += ["| LeNet-5 | tinygrad_cnn | peak RSS MB |", "| --- | --- | --- |"]
-    left, warnings = [], []
-    for e in results:
-        name, ours = _case_name(e["task"], e["batch_size"]), e["ours"]
-        if "torch" in e:
-            lines.append(f"| {name} | {_rate(ours)} | {_rate(e['torch'])} | "
-                         f"{format_ratio(e['ratio'])} | {ours['peak_rss_mb']:,.0f} / "
-                         f"{e['torch']['peak_rss_mb']:,.0f} |")
-        else:
-            lines.append(f"| {name} | {_rate(ours)} | {ours['peak_rss_mb']:,.0f} |")
-        counts = [f"{_lib_name(lib)} {e[lib]['blocks_left_out']} of "
-                  f"{e[lib]['blocks'] + e[lib]['blocks_left_out']}"
-                  for lib in LIBRARIES if lib in e and e[lib]["blocks_left_out"]]
-        if counts:
-            left.append(f"{name}: {', '.join(counts)}")
-        warnings += [f"WARNING: {name}: every {_lib_name(lib)} block was disturbed by other "
-                     "processes; these figures are not reliable"
-                     for lib in LIBRARIES if lib in e and e[lib]["disturbed"]]
-        if e.get("same_result") is False:
-            warnings.append(f"WARNING: {name}: the libraries disagree ({e['ours']['check']:.6g} "
-                            f"against {e['torch']['check']:.6g}): they did not compute the "
-                            "same thing")
-    lines.append("")
-    lines.append(f"blocks left out (other processes took over "
-                 f"{100 * report['max_other_cpu']:g}% of the CPU time): "
-                 + ("; ".join(left) if left else "none"))
-    return "\n".join(lines + warnings + report["notes"])
+def _measure(cases, libraries, rounds, inputs, settings, max_other_cpu, busy,
+             progress) -> list:
+    """Every case in alternating rounds, beside ``busy`` spinning processes; one entry per
+    case with each library's summary and the ratio."""
+    entries = []
+    beside = f" beside {busy} busy" if busy else ""
+    for task, batch_size in cases:
+        per_library = {lib: [] for lib in libraries}
+        for r in range(rounds):
+            for lib in libraries:
+                with BusyProcesses(busy, WORKER_TIMEOUT):
+                    result = run_worker(lib, task, batch_size, inputs,
+                                        max_other_cpu=max_other_cpu, **settings)
+                per_library[lib].append(result)
+                if progress:
+                    rate = statistics.median(batch_size / b["seconds_per_step"]
+                                             for b in result["blocks"])
+                    progress(f"round {r + 1}/{rounds}  {case_name(task, batch_size)}{beside}  "
+                             f"{library_name(lib)}: {rate:,.0f} images/s"
+                             + (f" ({result['blas']})" if result.get("blas") else ""))
+        entry = {"task": task, "batch_size": batch_size}
+        for lib in libraries:
+            entry[lib] = summarize(per_library[lib], max_other_cpu)
+        if "torch" in entry:
+            entry["ratio"] = ratio_stats(entry["ours"], entry["torch"])
+            entry["same_result"] = same_result(entry["ours"]["check"],
+                                               entry["torch"]["check"])
+        entries.append(entry)
+    return entries

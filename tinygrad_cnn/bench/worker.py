@@ -253,28 +253,42 @@ def build_torch(weights, device: str = "cpu"):
 
 
 def _ours(task, device, weights, batches):
-    """Our step (or forward pass), its checked value, a sync function, and the version."""
+    """Our step (or forward pass), its checked value, a sync function, the version and
+    the thread tuner (None on a GPU)."""
     import tinygrad_cnn as tg
     from tinygrad_cnn import backend
+    from tinygrad_cnn.backend import threads
 
     model, opt = build_ours(weights, device)
     data = [(tg.Tensor(x, device=device), tg.Tensor(y, device=device)) for x, y in batches]
     if task == "train":
         train = train_step_ours(model, opt)
 
-        def step(i):
+        def run(i):
             return train(*data[i])
     else:
         model.eval()
 
-        def step(i):
+        def run(i):
             with tg.no_grad():
                 return model(data[i][0])
 
-    def value(result):
-        return float(result.numpy().astype(np.float64).mean())
+    if backend.is_accelerator(device):
+        return run, _value, lambda: backend.synchronize(device), tg.__version__, None
+    # the BLAS threads chosen by timing these steps, as `tinygrad-cnn train` chooses them
+    tuner = threads.tuner("training" if task == "train" else "inference")
 
-    return step, value, lambda: backend.synchronize(device), tg.__version__
+    def step(i):
+        tuner.begin()
+        result = run(i)
+        tuner.end(data[i][0].shape[0])
+        return result
+
+    return step, _value, lambda: None, tg.__version__, tuner
+
+
+def _value(result):
+    return float(result.numpy().astype(np.float64).mean())
 
 
 def _torch(task, device, weights, batches, threads):
@@ -338,8 +352,9 @@ def time_blocks(step, sync, n_batches: int, warmup_seconds: float, block_seconds
 def worker(args) -> dict:
     """Run one library on one case in this process and return what it measured."""
     weights, batches = read_inputs(args.inputs, args.task, args.batch_size)
+    tuner = None
     if args.library == "ours":
-        step, value, sync, version = _ours(args.task, args.device, weights, batches)
+        step, value, sync, version, tuner = _ours(args.task, args.device, weights, batches)
     else:
         step, value, sync, version = _torch(args.task, args.device, weights, batches,
                                             args.threads)
@@ -349,6 +364,8 @@ def worker(args) -> dict:
     result.update(library=args.library, version=version, task=args.task,
                   batch_size=args.batch_size, device=args.device, threads=args.threads,
                   check=check, peak_rss_bytes=peak_rss_bytes())
+    if tuner is not None:
+        result["blas"] = tuner.describe()
     return result
 
 

@@ -13,7 +13,7 @@ from .arguments import UsageError, chosen_device, positive_int, within
 
 
 def add_parser(subparsers) -> None:
-    from ..bench.harness import LIMITS, default_threads, threads_bound
+    from ..bench.harness import BUSY_BOUND, LIMITS, default_threads, threads_bound
 
     p = subparsers.add_parser(
         "bench", help="LeNet-5 speed and memory against PyTorch, each in its own process",
@@ -43,6 +43,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-other-cpu", type=within(LIMITS["max_other_cpu"]), default=0.1,
                    metavar="SHARE", help="leave out blocks (with --epoch: runs) in which other "
                    "processes took more than this share of the CPU time (default 0.1)")
+    p.add_argument("--busy", type=within(BUSY_BOUND), default=0, metavar="N",
+                   help="also measure every case beside N processes spinning on the CPU "
+                   "(started and stopped around each worker), printed beside the quiet table")
     p.add_argument("--no-torch", dest="torch", action="store_false",
                    help="time ours only")
     p.add_argument("--seed", type=within(LIMITS["seed"]), default=0,
@@ -83,8 +86,8 @@ def _add_epoch_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from ..bench.epoch import format_epoch_report, run_epoch
-    from ..bench.harness import format_report
     from ..bench.harness import run as run_steps
+    from ..bench.report import format_report
 
     def progress(line):
         print(line, file=sys.stderr, flush=True)
@@ -103,7 +106,7 @@ def run(args) -> int:
                            block_seconds=args.block_seconds, warmup=args.warmup,
                            threads=args.threads, device=device,
                            max_other_cpu=args.max_other_cpu, compare=args.torch,
-                           seed=args.seed, progress=progress)
+                           seed=args.seed, progress=progress, busy=args.busy)
     elif args.device is not None and backend.is_accelerator(args.device):
         raise UsageError("--epoch times training on the CPU only: leave out --device")
     else:

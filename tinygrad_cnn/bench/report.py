@@ -1,0 +1,108 @@
+"""The text of ``tinygrad-cnn bench``: the quiet table, and the busy one beside it.
+
+Kept apart from :mod:`.harness` (which measures) so that what is measured and how it is
+shown change independently; ``--json`` prints the report dict itself.
+"""
+
+from __future__ import annotations
+
+from .stats import format_ratio
+from .worker import LIBRARIES
+
+__all__ = ["case_name", "format_report", "library_name"]
+
+def case_name(task: str, batch_size: int) -> str:
+    return f"{'training step' if task == 'train' else 'inference'}, batch {batch_size}"
+
+
+def library_name(lib: str) -> str:
+    return "tinygrad_cnn" if lib == "ours" else "PyTorch"
+
+
+def _rate(stats: dict) -> str:
+    r = stats["images_per_s"]
+    return f"{r['median']:,.0f} ({r['min']:,.0f}-{r['max']:,.0f})"
+
+
+def format_report(report: dict) -> str:
+    """The report as Markdown: a few lines of context, the quiet table and, with
+    ``--busy``, the table measured beside the busy processes."""
+    results = report["results"]
+    torch_version = next((e["torch"]["version"] for e in results if "torch" in e), None)
+    lines = [
+        f"LeNet-5 on {report['device']}, {report['threads']} threads per library "
+        f"({report['cores']} cores available; ours choose their BLAS threads by measuring, "
+        f"up to that), NumPy {report['numpy']}"
+        + (f", PyTorch {torch_version}" if torch_version else ""),
+        f"each library in its own processes: {report['rounds']} alternating rounds of "
+        f"{report['blocks_per_round']} timed blocks (~{report['block_seconds']:g} s each) "
+        f"after {report['warmup_seconds']:g} s of warm-up; images/s median (min-max)",
+        "",
+    ]
+    tables = [("quiet", results, report["max_other_cpu"])]
+    busy = report.get("busy")
+    if busy:
+        tables.append((f"beside {busy['processes']} busy process"
+                       f"{'es' if busy['processes'] > 1 else ''}", busy["results"],
+                       busy["max_other_cpu"]))
+    warnings = []
+    for title, entries, allowed in tables:
+        if busy:
+            lines += [f"{title}:", ""]
+        lines += _table(entries, bool(torch_version), allowed, warnings)
+        lines.append("")
+    return "\n".join(lines[:-1] + warnings + report["notes"])
+
+
+def _table(entries: list, with_torch: bool, max_other_cpu: float, warnings: list) -> list:
+    """One Markdown table of ``entries``, its left-out blocks line; warnings appended to
+    ``warnings``."""
+    if with_torch:
+        lines = ["| LeNet-5 | tinygrad_cnn | PyTorch | ratio (range over rounds) "
+                 "| peak RSS MB, ours / PyTorch | our BLAS threads |",
+                 "| --- | --- | --- | --- | --- | --- |"]
+    else:
+        lines = ["| LeNet-5 | tinygrad_cnn | peak RSS MB | our BLAS threads |",
+                 "| --- | --- | --- | --- |"]
+    left = []
+    for e in entries:
+        name, ours = case_name(e["task"], e["batch_size"]), e["ours"]
+        chosen = _chosen(ours.get("blas", []))
+        if "torch" in e:
+            lines.append(f"| {name} | {_rate(ours)} | {_rate(e['torch'])} | "
+                         f"{format_ratio(e['ratio'])} | {ours['peak_rss_mb']:,.0f} / "
+                         f"{e['torch']['peak_rss_mb']:,.0f} | {chosen} |")
+        else:
+            lines.append(f"| {name} | {_rate(ours)} | {ours['peak_rss_mb']:,.0f} | {chosen} |")
+        counts = [f"{library_name(lib)} {e[lib]['blocks_left_out']} of "
+                  f"{e[lib]['blocks'] + e[lib]['blocks_left_out']}"
+                  for lib in LIBRARIES if lib in e and e[lib]["blocks_left_out"]]
+        if counts:
+            left.append(f"{name}: {', '.join(counts)}")
+        warnings += [f"WARNING: {name}: every {library_name(lib)} block was disturbed by other "
+                     "processes; these figures are not reliable"
+                     for lib in LIBRARIES if lib in e and e[lib]["disturbed"]]
+        if e.get("same_result") is False:
+            warnings.append(f"WARNING: {name}: the libraries disagree ({e['ours']['check']:.6g} "
+                            f"against {e['torch']['check']:.6g}): they did not compute the "
+                            "same thing")
+    lines.append("")
+    lines.append(f"blocks left out (other processes took over "
+                 f"{100 * max_other_cpu:g}% of the CPU time): "
+                 + ("; ".join(left) if left else "none"))
+    return lines
+
+
+def _chosen(descriptions: list) -> str:
+    """``["1 thread (1: 95 us, ...)", "2 threads (...)", ...]`` -> ``"1 (4 rounds), 2 (1)"``:
+    how many rounds' workers settled on each count."""
+    counts: dict = {}
+    for text in descriptions:
+        head = text.split(" ", 1)[0]
+        counts[head] = counts.get(head, 0) + 1
+    if not counts:
+        return "-"
+    ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+    first, rest = ordered[0], ordered[1:]
+    return ", ".join([f"{first[0]} ({first[1]} rounds)" if len(descriptions) > 1
+                      else first[0]] + [f"{k} ({n})" for k, n in rest])
