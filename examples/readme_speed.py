@@ -1,0 +1,61 @@
+"""Rewrite the measured tables of the README's speed section from the JSON the benchmarks
+printed, so the README quotes what the code measured and nothing typed by hand.
+
+    tinygrad-cnn bench --busy 1 --json > build/bench.json
+    python examples/benchmark_busy_epoch.py --json > build/busy_epoch.json
+    python examples/readme_speed.py build/bench.json build/busy_epoch.json
+
+The README holds the generated text between ``<!-- speed:begin -->`` and
+``<!-- speed:end -->``; the rest of the section is prose. The README is rewritten through a
+temporary file renamed into place (an interrupted run leaves it as it was).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchmark_busy_epoch import format_table  # noqa: E402
+
+from tinygrad_cnn.bench.report import format_report  # noqa: E402
+from tinygrad_cnn.fileio import atomic_write  # noqa: E402
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      "README.md")
+BEGIN, END = "<!-- speed:begin -->", "<!-- speed:end -->"
+
+
+def render(bench: dict, epoch: dict) -> str:
+    return "\n".join([
+        "Training steps and inference (`tinygrad-cnn bench --busy 1`):", "",
+        format_report(bench), "",
+        "A whole epoch, quiet and beside a busy process "
+        "(`python examples/benchmark_busy_epoch.py`):", "", format_table(epoch), ""])
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    with open(argv[0]) as f:
+        bench = json.load(f)
+    with open(argv[1]) as f:
+        epoch = json.load(f)
+    with open(README) as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        sys.exit(f"{README}: the markers {BEGIN} and {END} are missing")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with atomic_write(README, what="README") as f:
+        f.write((head + BEGIN + "\n" + render(bench, epoch) + "\n" + END + tail).encode())
+    print(f"rewrote the speed tables of {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
