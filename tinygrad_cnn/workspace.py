@@ -76,6 +76,14 @@ def empty(xp, shape, dtype):
     return buf
 
 
+def held_buffers() -> list:
+    """The recycled buffers held now, largest first (for diagnostics: where they start in
+    memory, ``examples/benchmark_modes.py``)."""
+    with _lock:
+        return sorted((b for buffers in _cache.values() for b in buffers),
+                      key=lambda b: -b.nbytes)
+
+
 def memory_order(array) -> list:
     """The axes of ``array`` from the outermost in memory (largest stride) to the innermost;
     ties (size-1 axes) keep their logical order."""
