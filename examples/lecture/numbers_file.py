@@ -27,6 +27,7 @@ import os
 import platform
 import re
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "docs" / "lecture" / "numbers.json"
@@ -77,22 +78,26 @@ def machine_name() -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
-def timings(key: str, values, tolerance: float = 0.35) -> list:
+def timings(key: str, values, tolerance: float = 1.0) -> list:
     """The series of times of record for ``key``: the recorded one from the data file when
-    it was measured on this machine and every new value is within ``tolerance`` (relative) of
-    it, else the new ``values`` (rounded to 3 digits). ``None`` marks a point not measured.
+    it was measured on this machine and the new values agree with it (the median of the
+    ratios new/old within a factor ``1 + tolerance``, the same points measured), else the new
+    ``values`` (rounded to 3 digits). ``None`` marks a point not measured.
 
-    Why: times jitter from run to run; keeping the series of record while the new run agrees
-    with it makes reruns leave the file and the pictures unchanged, and the page, the file
-    and the picture show the same numbers.
+    Why: times jitter from run to run, and on a machine shared with other work single
+    points moved by 2x between two runs minutes apart; keeping the series of record while
+    the new run agrees with it makes reruns leave the file and the pictures unchanged, and
+    the page, the file and the picture show the same numbers. A new machine, or a change
+    that makes the code twice as fast or slow, replaces it.
     """
     new = [None if v is None else float(f"{float(v):.3g}") for v in values]
     section = load().get("machine_dependent", {})
     old = section.get("series", {}).get(key)
     kept = new
     if old is not None and section.get("machine") == machine_name() and len(old) == len(new):
-        if all((a is None) == (b is None) and (a is None or abs(b - a) <= tolerance * abs(a))
-               for a, b in zip(old, new)):
+        same_points = all((a is None) == (b is None) for a, b in zip(old, new))
+        ratios = [b / a for a, b in zip(old, new) if a and b]
+        if same_points and ratios and 1 / (1 + tolerance) <= median(ratios) <= 1 + tolerance:
             kept = old
     SERIES[key] = kept
     return list(kept)

@@ -83,7 +83,7 @@ figures.save(fig, "02_conv_matrix.png")
 # The times are medians of repeated blocks of calls through tinygrad_cnn Tensors on this
 # machine; the slopes on the log-log plot, not the exact times, are the point. They are
 # machine-dependent: ``figures.timings`` keeps the times of record (those the page quotes)
-# while a new run agrees with them within 35%.
+# while a new run agrees with them within a factor of 2 (the median of the ratios).
 sizes = [2 ** p for p in range(6, 21)]
 measured = claims.time_dense_and_conv(sizes)
 timing = {key: figures.timings(f"p02.times_{key}", measured[key]) for key in ("dense", "conv")}
