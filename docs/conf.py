@@ -88,6 +88,7 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "write_computation_times": False,
     "remove_config_comments": True,
+    "capture_repr": (),  # figures.quote returns its text: not an output to show
 }
 
 # The Markdown pages link their children with plain links, which GitHub shows; Sphinx also
