@@ -5,7 +5,7 @@
 A unit of conv1 sees a 5x5 patch of the image; a unit of a deeper layer sees a larger one,
 because it combines units that each see a patch. ``tinygrad_cnn.inspect.receptive_field``
 measures the patch with autograd, and the formula from the layers' settings agrees.
-Page: ``docs/lecture/09-receptive-fields.md``.
+Page: :doc:`/lecture/09-receptive-fields`.
 """
 
 # %%
@@ -52,6 +52,15 @@ print(f"pool2's centre unit, channel {channel}: field {mask.sum()} pixels; silen
       f"reaches it) for {100 * silent[channel]:.1f}% of the test digits; when active, "
       f"{np.median(active):.0f} pixels reach it for the median digit (10th-90th percentile "
       f"{np.percentile(active, 10):.0f}-{np.percentile(active, 90):.0f})")
+figures.quote("p09.channel", channel, "{}")
+others = [v for c, v in silent.items() if c != channel]
+figures.quote("p09.silent_others_min", min(others), "{:.0%}")
+figures.quote("p09.silent_others_max", max(others), "{:.0%}")
+figures.quote("p09.field_pixels", mask.sum(), "{}")
+figures.quote("p09.silent", silent[channel], "{:.1%}")
+figures.quote("p09.reached_median", np.median(active), "{:.0f}")
+figures.quote("p09.reached_p10", np.percentile(active, 10), "{:.0f}")
+figures.quote("p09.reached_p90", np.percentile(active, 90), "{:.0f}")
 print("silent share per channel: " + ", ".join(f"{100 * v:.0f}%" for v in silent.values()))
 assert not any(r[:, ~mask].any() for r in reach.values())  # nothing outside the field
 gradients = ti.input_gradient(model, "pool2", images[:8], channel=channel)[:, 0]
@@ -72,8 +81,10 @@ for name in layers:
 axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
                handlelength=1.2)
 grad = gradients[index]
-figures.image(axes[1], grad, f"pool2 unit (channel {channel}): gradient for\n"
-              f"this digit, nonzero on {reached[index]} of {mask.sum()} pixels", signed=True)
+shown = figures.image(axes[1], grad, f"pool2 unit (channel {channel}): gradient for\n"
+                      f"this digit, nonzero on {reached[index]} of {mask.sum()} pixels",
+                      signed=True)
+figures.colorbar(fig, shown, axes[1], "d unit / d pixel")
 rows, cols = np.nonzero(mask)
 axes[1].add_patch(Rectangle((cols.min() - 0.5, rows.min() - 0.5), 16, 16, fill=False, lw=1.2,
                             color=colors["pool2"], ls="--"))
