@@ -43,12 +43,19 @@
     return node.lines.concat([["\u2192 .grad", true]]);
   }
 
+  const widths = new Map();  // a 10,000-op graph repeats a few hundred texts
+  function textWidth(text, bold) {
+    const key = (bold ? "b" : "n") + text;
+    let w = widths.get(key);
+    if (w === undefined) {
+      measure.font = (bold ? "bold 12px " : "10px ") + FONT;
+      w = measure.measureText(text).width; widths.set(key, w);
+    }
+    return w;
+  }
   function boxSize(lines, badge) {
     let w = 0;
-    lines.forEach(([text], j) => {
-      measure.font = j === 0 ? "bold 12px " + FONT : "10px " + FONT;
-      w = Math.max(w, measure.measureText(text).width + (j === 0 && badge ? 16 : 0));
-    });
+    lines.forEach(([text], j) => { w = Math.max(w, textWidth(text, j === 0) + (j === 0 && badge ? 16 : 0)); });
     return [Math.ceil(w) + 16, 10 + 15 + 13 * (lines.length - 1)];
   }
 
@@ -101,39 +108,73 @@
   const esc = s => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const r1 = v => Math.round(v * 10) / 10;
 
-  function boxSvg(item) {
+  function boxSvg(item, far) {
     const x = item.x - item.w / 2, y = item.y - item.h / 2;
-    const cls = "node k-" + item.kind + (item.bad ? " bad" : "");
+    const cls = "node k-" + item.kind + (item.bad ? " bad" : "") + marks(item.key);
     const rx = item.kind === "param" ? 0 : 5;
     let out = `<g class="${cls}" data-key="${item.key}" transform="translate(${r1(x)},${r1(y)})">` +
-      `<rect width="${item.w}" height="${item.h}" rx="${rx}"/><text>`;
+      `<rect width="${r1(item.w)}" height="${item.h}" rx="${rx}"/>`;
+    if (far) return out + "</g>";  // too small to read: the box only
+    out += "<text>";
     item.lines.forEach(([text], j) => {
       out += `<tspan x="8" y="${j === 0 ? 17 : 17 + 13 * j}"${j === 0 ? ' class="head"' : ""}>` +
         `${esc(text)}</tspan>`;
     });
     out += "</text>";
-    if (item.module >= 0) out += `<text class="badge" x="${item.w - 15}" y="16">+</text>`;
+    if (item.module >= 0) out += `<text class="badge" x="${r1(item.w - 15)}" y="16">+</text>`;
     return out + "</g>";
   }
 
+  // Only what lies in or near the window is in the SVG (a 10,000-box view would make every
+  // pan and zoom restyle 10,000 elements); panning out of that region draws again.
+  const CULL_FROM = 400;
+  let marked = {lit: new Set(), litEdges: new Set(), picked: null, found: null};
+  function marks(key) {
+    return (marked.lit.has(key) ? " on" : "") + (marked.picked === key ? " picked" : "") +
+      (marked.found === key ? " found" : "");
+  }
+  function windowRect(margin) {  // the window in graph coordinates, widened by margin
+    const box = svg.getBoundingClientRect(), w = box.width / zoom.k, h = box.height / zoom.k;
+    const x = -zoom.x / zoom.k, y = -zoom.y / zoom.k;
+    return [x - w * margin, y - h * margin, x + w * (1 + margin), y + h * (1 + margin)];
+  }
+  const meets = (r, x0, y0, x1, y1) => x1 >= r[0] && x0 <= r[2] && y1 >= r[1] && y0 <= r[3];
   function draw() {
+    const all = current.items.length < CULL_FROM;
+    const r = all ? [-Infinity, -Infinity, Infinity, Infinity] : windowRect(0.6);
+    const far = zoom.k < 0.35;
     const parts = [];
     for (const c of current.clusters) {
-      parts.push(`<g class="cluster d${Math.min(depth[c.m], 2)}" data-key="c${c.m}">` +
+      if (!meets(r, c.x, c.y, c.x + c.w, c.y + c.h)) continue;
+      parts.push(`<g class="cluster d${Math.min(depth[c.m], 2)}${marks("c" + c.m)}" data-key="c${c.m}">` +
         `<rect x="${r1(c.x)}" y="${r1(c.y)}" width="${r1(c.w)}" height="${r1(c.h)}" rx="6"/>` +
         `<text class="ctitle" x="${r1(c.x + 8)}" y="${r1(c.titleY)}">\u2212 ` +
         `${esc(MODULES[c.m].title)}</text></g>`);
     }
     current.edges.forEach((e, j) => {
+      const xs = e.points.map(p => p[0]), ys = e.points.map(p => p[1]);
+      if (!meets(r, Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys))) return;
       const d = "M" + e.points.map(p => r1(p[0]) + "," + r1(p[1])).join("L");
-      parts.push(`<path class="edge" data-edge="${j}" d="${d}" marker-end="url(#arrow)"/>`);
-      if (e.label) parts.push(`<text class="elabel" x="${r1(e.lx)}" y="${r1(e.ly)}">${esc(e.label)}</text>`);
+      const on = marked.litEdges.has(j) ? " on" : "";
+      parts.push(`<path class="edge${on}" data-edge="${j}" d="${d}" marker-end="url(#arrow)"/>`);
+      if (e.label && !far) parts.push(`<text class="elabel" x="${r1(e.lx)}" y="${r1(e.ly)}">${esc(e.label)}</text>`);
     });
-    for (const item of current.items) parts.push(boxSvg(item));
+    for (const item of current.items) {
+      if (meets(r, item.x - item.w / 2, item.y - item.h / 2, item.x + item.w / 2, item.y + item.h / 2)) {
+        parts.push(boxSvg(item, far));
+      }
+    }
     port.innerHTML = parts.join("");
-    current.elements = new Map();
-    for (const el of port.querySelectorAll(".node, .cluster")) current.elements.set(el.dataset.key, el);
-    current.edgeElements = port.querySelectorAll(".edge");
+    current.drawn = {rect: r, far, all};
+    svg.classList.toggle("far", far);
+  }
+  let redrawing = false;
+  function redrawIfNeeded() {  // after a pan or zoom: is the window still inside what is drawn?
+    if (!current.drawn || redrawing) return;
+    const d = current.drawn, w = windowRect(0), far = zoom.k < 0.35;
+    if (far === d.far && (d.all || (w[0] >= d.rect[0] && w[1] >= d.rect[1] && w[2] <= d.rect[2] && w[3] <= d.rect[3]))) return;
+    redrawing = true;
+    requestAnimationFrame(() => { redrawing = false; draw(); });
   }
 
   function relayout(keepView) {
@@ -142,11 +183,12 @@
     const t1 = performance.now();
     Object.assign(next, GraphLayout.layout(next));
     const t2 = performance.now();
-    current = next; picked = null; svg.classList.remove("lit");
+    current = next; picked = null;
+    marked = {lit: new Set(), litEdges: new Set(), picked: null, found: null};
+    if (keepView) apply(); else readable();
     draw();
     const t3 = performance.now();
     timings.view = t1 - t0; timings.layout = t2 - t1; timings.draw = t3 - t2;
-    if (!keepView) readable();
     const ops = NODES.filter(n => n.kind === "op").length;
     statusLine.textContent = `${ops.toLocaleString()} ops, ${MODULES.length} modules; ` +
       `${current.items.length.toLocaleString()} boxes shown; layout ${Math.round(t2 - t1)} ms ` +
@@ -157,7 +199,7 @@
   // ------------------------------------------------------------------ pan and zoom
   function apply() {
     port.setAttribute("transform", `translate(${r1(zoom.x)},${r1(zoom.y)}) scale(${zoom.k})`);
-    svg.classList.toggle("far", zoom.k < 0.35);
+    redrawIfNeeded();
   }
   function fit() {  // the whole graph in the window
     const box = svg.getBoundingClientRect();
@@ -244,27 +286,37 @@
   svg.addEventListener("mouseleave", () => { tip.style.display = "none"; });
 
   // ------------------------------------------------------------------ clicks, highlight
-  function highlight(key) {
-    for (const el of port.querySelectorAll(".on, .picked")) el.classList.remove("on", "picked");
-    picked = key;
-    svg.classList.toggle("lit", key !== null);
-    if (key === null) return;
-    const up = new Map(), down = new Map();
-    current.edges.forEach((e, j) => {
-      (down.get(e.a) || down.set(e.a, []).get(e.a)).push([e.b, j]);
-      (up.get(e.b) || up.set(e.b, []).get(e.b)).push([e.a, j]);
-    });
-    for (const links of [up, down]) {  // what it depends on, what depends on it
-      const stack = [key], seen = new Set([key]);
-      while (stack.length) {
-        for (const [other, j] of links.get(stack.pop()) || []) {
-          current.edgeElements[j].classList.add("on");
-          if (!seen.has(other)) { seen.add(other); stack.push(other); }
+  function highlight(key) {  // what key depends on and what depends on it, in this view
+    marked.lit = new Set(); marked.litEdges = new Set(); marked.picked = picked = key;
+    if (key !== null) {
+      const up = new Map(), down = new Map();
+      current.edges.forEach((e, j) => {
+        (down.get(e.a) || down.set(e.a, []).get(e.a)).push([e.b, j]);
+        (up.get(e.b) || up.set(e.b, []).get(e.b)).push([e.a, j]);
+      });
+      for (const links of [up, down]) {
+        const stack = [key];
+        marked.lit.add(key);
+        while (stack.length) {
+          for (const [other, j] of links.get(stack.pop()) || []) {
+            marked.litEdges.add(j);
+            if (!marked.lit.has(other)) { marked.lit.add(other); stack.push(other); }
+          }
         }
       }
-      for (const k of seen) current.elements.get(k).classList.add("on");
     }
-    current.elements.get(key).classList.add("picked");
+    restyle();
+  }
+  function restyle() {  // the marks on what is drawn now
+    svg.classList.toggle("lit", marked.picked !== null);
+    for (const el of port.children) {
+      const key = el.dataset.key;
+      if (key !== undefined) {
+        el.classList.toggle("on", marked.lit.has(key));
+        el.classList.toggle("picked", marked.picked === key);
+        el.classList.toggle("found", marked.found === key);
+      } else if (el.dataset.edge !== undefined) el.classList.toggle("on", marked.litEdges.has(+el.dataset.edge));
+    }
   }
   function corner(m) {  // top-left corner of module m, drawn as a box or as a cluster
     const box = current.byKey.get("m" + m);
@@ -279,6 +331,8 @@
     const after = corner(m);
     if (!before || !after) return;
     zoom.x += (before[0] - after[0]) * zoom.k; zoom.y += (before[1] - after[1]) * zoom.k;
+    const width = svg.getBoundingClientRect().width;
+    if (current.width * zoom.k <= width) zoom.x = (width - current.width * zoom.k) / 2;
     apply();
   }
   svg.addEventListener("click", ev => {
@@ -317,10 +371,7 @@
     if (changed) relayout(true);
     return target[0] === "m" && isOpen[+target.slice(1)] ? "c" + target.slice(1) : target;
   }
-  function markFound(key) {
-    for (const el of port.querySelectorAll(".found")) el.classList.remove("found");
-    if (key && current.elements.get(key)) current.elements.get(key).classList.add("found");
-  }
+  function markFound(key) { marked.found = key; restyle(); }
   function showFound(step) {
     if (!found.length) { foundCount.textContent = searchBox.value.trim() ? "not found" : ""; markFound(null); return; }
     foundAt = (foundAt + step + found.length) % found.length;
