@@ -28,6 +28,16 @@ def _asset(name: str) -> str:
     return (resources.files(__package__) / "explorer_assets" / name).read_text("utf-8")
 
 
+def _dagre() -> str:
+    """The vendored dagre with its licence in front (the page is a copy of it) and without
+    its source-map line (the map is not shipped; a browser's tools would look for it)."""
+    notice = ("/* dagre 3.1.3 with @dagrejs/graphlib 4.0.6 bundled, both under this licence:\n"
+              + _asset("LICENSE.dagre").replace("*/", "* /") + "*/\n")
+    code = "\n".join(line for line in _asset("dagre.min.js").splitlines()
+                     if not line.startswith("//# sourceMappingURL="))
+    return notice + code
+
+
 def _colours() -> str:
     """The static pictures' palette (:mod:`.style`) as CSS variables, so both look alike."""
     pairs = {"font": FONT, "grey": GREY_TEXT, "red": RED, "cluster-line": CLUSTER_BORDER}
@@ -64,7 +74,7 @@ class Explorer:
         """The whole page as text: everything it needs is inside it."""
         title = html.escape(self.data["title"] or "computation graph")
         parts = {"@CSS@": _colours() + "\n" + _asset("explorer.css"),
-                 "@DAGRE@": _asset("dagre.min.js"), "@LAYOUT@": _asset("layout.js"),
+                 "@DAGRE@": _dagre(), "@LAYOUT@": _asset("layout.js"),
                  "@SCRIPT@": _asset("explorer.js"), "@DATA@": _script_json(self.data)}
         page = _asset("explorer.html").replace("@TITLE@", title)
         for mark, text in parts.items():  # each mark once; the inserted text is not searched
