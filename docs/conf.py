@@ -56,6 +56,8 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False
+# copied beside the pages as it is: the graph page embeds it (make docs-pictures writes it)
+html_extra_path = ["lenet5_explorer.html"]
 
 sphinx_gallery_conf = {
     "examples_dirs": str(LECTURE),

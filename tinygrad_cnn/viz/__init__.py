@@ -15,8 +15,8 @@ Jupyter (:func:`explore`), from the data :mod:`.explorer_data` reads off the sam
 """
 
 from . import provenance  # noqa: F401  (notes each node's module for graph drawings)
-from .gradstats import grad_statistics, record_grad_stats  # noqa: F401
 from .explorer import Explorer, explore, explore_training_step  # noqa: F401
+from .gradstats import grad_statistics, record_grad_stats  # noqa: F401
 from .graph import make_dot  # noqa: F401
 from .rendering import GraphvizNotFoundError, render  # noqa: F401
 from .training_step import draw_training_step  # noqa: F401

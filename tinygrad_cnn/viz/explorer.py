@@ -24,6 +24,7 @@ from ..fileio import write_output
 from .explorer_data import graph_data
 from .style import CLUSTER_BORDER, CLUSTER_FILLS, FONT, GREY_TEXT, PALETTE, RED
 
+
 def _asset(name: str) -> str:
     return (resources.files(__package__) / "explorer_assets" / name).read_text("utf-8")
 
