@@ -3,7 +3,7 @@
 #   make test     runs the test suite (with the code blocks of docs/**/*.md)
 #   make figures  reruns examples/lecture/ and writes its pictures into build/figures/
 #   make docs-pictures  redraws the pictures tracked in docs/ (the lecture's, the LeNet-5
-#                 graphs) from the code: the one target that rewrites files in docs/
+#                 graphs and explorer page) from the code: the one target that rewrites files in docs/
 #   make docs     builds the documentation site into site/ (Sphinx, warnings are errors)
 #   make architecture  redraws docs/architecture.svg and .png, the package's layers and
 #                 imports, from the code (needs Graphviz's dot)

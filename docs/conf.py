@@ -76,6 +76,8 @@ def lecture_style(gallery_conf, fname, when=None):
 
     figures.apply_style()
 
+# copied beside the pages as it is: the graph page embeds it (make docs-pictures writes it)
+html_extra_path = ["lenet5_explorer.html"]
 
 sphinx_gallery_conf = {
     "reset_modules": ("matplotlib", lecture_style),

@@ -1,13 +1,15 @@
-"""Draw one LeNet-5 training step (forward, loss, backward) with Graphviz.
+"""Draw one LeNet-5 training step (forward, loss, backward) with Graphviz, and write its
+explorer page.
 
     python examples/draw_graph.py                      # build/pictures/lenet5_graph.svg, ...
     python examples/draw_graph.py --format png --grads --out /tmp
     python examples/draw_graph.py --out docs           # redraw the pictures docs/ shows
 
-Writes the full graph (every op, grouped by layer) and the layer picture (one box per
-layer) into build/pictures/, a folder git ignores; the pictures in docs/ are replaced only
-when asked with ``--out docs`` (``make docs-pictures`` does that). See docs/graph.md for how
-to read them.
+Writes the full graph (every op, grouped by layer), the layer picture (one box per
+layer) and the explorer (lenet5_explorer.html: one page to open layers, hover and search,
+always with gradients) into build/pictures/, a folder git ignores; the pictures in docs/
+are replaced only when asked with ``--out docs`` (``make docs-pictures`` does that). See
+docs/graph.md for how to read them.
 """
 
 import argparse
@@ -38,6 +40,8 @@ def main(argv=None):
             print("wrote", viz.render(dot, f"{args.out}/{name}.{args.format}", force=True))
         except viz.GraphvizNotFoundError as exc:
             sys.exit(str(exc))
+    explorer = viz.explore_training_step("lenet5", args.batch_size, grads=True)
+    print("wrote", explorer.save(f"{args.out}/lenet5_explorer.html", force=True))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ the SHA-256 of the rest of the file (or line), in a place its format allows:
 ======  ===========================================================================
 png     a ``tEXt`` chunk ``tinygrad-cnn`` right after the header chunk
 svg     an XML comment right after the XML declaration (or first)
+html    the same comment, first (before ``<!DOCTYPE html>``, where browsers allow one)
 pdf     a comment line after the end marker (readers ignore it)
 dot     a ``//`` comment as the last line
 jsonl   a last key ``"signature"`` in each JSON line of a ``--log`` file
@@ -111,7 +112,7 @@ def sign(data: bytes, format: str) -> bytes:
         head, tail = data[:33], data[33:]  # the magic and the header chunk, then the rest
         chunk = _png_chunk(b"tEXt", _PNG_KEYWORD + _digest(head + tail).encode())
         return head + chunk + tail
-    if format == "svg":
+    if format in ("svg", "html"):
         end = _svg_declaration_end(data)
         if end:
             data = data[:end] + b"\n" + data[end:].lstrip(b"\n")
@@ -125,7 +126,7 @@ def sign(data: bytes, format: str) -> bytes:
         return data + (b"%tinygrad-cnn sha256 " + digest + b"\n" if format == "pdf" else
                        b"// written by tinygrad-cnn; sha256 " + digest + b" of the lines "
                        b"above\n")
-    raise ValueError(f"sign: cannot mark a {format!r} file; expected png, svg, pdf or dot")
+    raise ValueError(f"sign: cannot mark a {format!r} file; expected png, svg, html, pdf or dot")
 
 
 def has_old_mark(data: bytes) -> bool:

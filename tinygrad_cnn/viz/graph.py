@@ -16,9 +16,17 @@ from __future__ import annotations
 
 import graphviz
 
-from .. import autograd, backend
+from .. import autograd
 from ..tensor import Tensor
-from .labels import escape, html_label, module_label, op_label, shape_text, tensor_label
+from .labels import (
+    escape,
+    html_label,
+    input_lines,
+    module_label,
+    op_label,
+    output_lines,
+    tensor_label,
+)
 from .style import (
     CLUSTER_BORDER,
     CLUSTER_FILLS,
@@ -144,8 +152,8 @@ def make_dot(root, params=None, *, collapse=False, show_grads=False, show_attrs=
                 edge(src, dst, shape)
             elif shape not in ((), None):  # an input needing no gradient (None: absent)
                 src, inputs = f"c{inputs}", inputs + 1
-                lines = [("input", False), (shape_text(shape, dtype), True)]
-                drawing.node(src, (), html_label(lines), "input", walk.wrong_dtype(dtype))
+                lines, kind, bad = input_lines(walk, shape, dtype)
+                drawing.node(src, (), html_label(lines), kind, bad)
                 edge(src, dst, shape)
         if dst in drawn:
             continue
@@ -158,12 +166,8 @@ def make_dot(root, params=None, *, collapse=False, show_grads=False, show_attrs=
             drawing.node(dst, group[:-1], *module_label(walk, group, show_grads, max_label))
     if walk.root_node is None:
         drawing.node("t0", (), *tensor_label(walk, root, show_grads))
-    lines = [("output", False), (shape_text(root.shape, root.dtype), True)]
-    bad = walk.wrong_dtype(root.dtype)
-    if show_grads and not bool(backend.array_module(root.device).isfinite(root.data).all()):
-        lines.append(("value has NaN/Inf", False))
-        bad = True
-    drawing.node("out", (), html_label(lines), "output", bad)
+    lines, kind, bad = output_lines(walk, root, show_grads)
+    drawing.node("out", (), html_label(lines), kind, bad)
     edge(walk.rep(walk.root_node) if walk.root_node is not None else "t0", "out", root.shape)
     graph_attr = {"rankdir": rankdir, **GRAPH_ATTRS}
     if title:

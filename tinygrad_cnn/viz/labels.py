@@ -110,9 +110,29 @@ def html_label(lines) -> str:
 
 # ----------------------------------------------------------------------------- the boxes
 #
-# Each returns (label, kind of box, marked red?) for the drawing in :mod:`.graph`.
+# Each ``*_lines`` builder returns (lines, kind of box, marked red?), the lines being
+# (text, grey?) pairs: the explorer (:mod:`.explorer_data`) shows them as they are, and
+# each ``*_label`` wraps them as Graphviz HTML for the drawing in :mod:`.graph`.
 
 def tensor_label(walk, t, show_grads):
+    """A leaf tensor's box in a drawing; see :func:`tensor_lines`."""
+    lines, kind, bad = tensor_lines(walk, t, show_grads)
+    return html_label(lines), kind, bad
+
+
+def op_label(walk, node, show_grads, show_attrs, max_label):
+    """An op's box in a drawing; see :func:`op_lines`."""
+    lines, kind, bad = op_lines(walk, node, show_grads, show_attrs, max_label)
+    return html_label(lines), kind, bad
+
+
+def module_label(walk, group, show_grads, max_label):
+    """A collapsed module's box in a drawing; see :func:`module_lines`."""
+    lines, kind, bad = module_lines(walk, group, show_grads, max_label)
+    return html_label(lines), kind, bad
+
+
+def tensor_lines(walk, t, show_grads):
     """A leaf tensor: its name (parameter) or 'input', shape, dtype, gradient."""
     param = walk.is_param(t)
     lines = [(walk.names.get(id(t)) or ("parameter" if param else "input"), False),
@@ -126,10 +146,10 @@ def tensor_label(walk, t, show_grads):
             stats = grad_statistics(t.grad.data)
             lines.append((_stats_text(stats), True))
             bad = bad or walk.grad_flags(stats)
-    return html_label(lines), "param" if param else "input", bad
+    return lines, "param" if param else "input", bad
 
 
-def op_label(walk, node, show_grads, show_attrs, max_label):
+def op_lines(walk, node, show_grads, show_attrs, max_label):
     """An op: its name, settings, scalar operands, output shape and dtype, gradient."""
     lines = [(node.name, False)]
     attrs = _attrs_text(_op_params(node), max_label) if show_attrs else ""
@@ -144,10 +164,10 @@ def op_label(walk, node, show_grads, show_attrs, max_label):
     if show_grads and stats is not None:
         lines.append((_stats_text(stats), True))
         bad = bad or walk.grad_flags(stats)
-    return html_label(lines), "op", bad
+    return lines, "op", bad
 
 
-def module_label(walk, group, show_grads, max_label):
+def module_lines(walk, group, show_grads, max_label):
     """A collapsed module: what it is, its geometry, parameter count and output."""
     nodes = walk.members[group]
     name, kind = group[-1]
@@ -187,4 +207,20 @@ def module_label(walk, group, show_grads, max_label):
             lines.append((f"output {_stats_text(last)}", True))
         bad = bad or any(node_grad_stats(n) is not None
                          and walk.grad_flags(node_grad_stats(n)) for n in nodes)
-    return html_label(lines), "module", bad
+    return lines, "module", bad
+
+
+def output_lines(walk, root, show_grads):
+    """The output (usually the loss): shape, dtype, and whether its value is finite."""
+    lines = [("output", False), (shape_text(root.shape, root.dtype), True)]
+    bad = walk.wrong_dtype(root.dtype)
+    if show_grads and not bool(backend.array_module(root.device).isfinite(root.data).all()):
+        lines.append(("value has NaN/Inf", False))
+        bad = True
+    return lines, "output", bad
+
+
+def input_lines(walk, shape, dtype):
+    """An input that needs no gradient: only its shape and dtype are on the tape."""
+    return [("input", False), (shape_text(shape, dtype), True)], "input", \
+        walk.wrong_dtype(dtype)

@@ -37,6 +37,18 @@ def draw_training_step(model="lenet5", batch_size=4, *, collapse=False, grads=Fa
         Seeds the data (and the weights of a model built from a name); the library's
         global random state is left as it was.
     """
+    loss, model = run_training_step(model, batch_size, grads=grads,
+                                    input_shape=input_shape, seed=seed)
+    options.setdefault("title", f"{type(model).__name__}: one training step, batch of "
+                                f"{batch_size}")
+    return make_dot(loss, model, collapse=collapse, show_grads=grads, **options)
+
+
+def run_training_step(model="lenet5", batch_size=4, *, grads=False, input_shape=(1, 28, 28),
+                      seed=0):
+    """Run the step :func:`draw_training_step` draws (arguments as there) and return
+    ``(loss, model)``: the graph's root and the model that names its parameters, for the
+    static drawing and the explorer (:func:`~.explorer.explore_training_step`) alike."""
     from .. import models  # viz sits beside the CLI, above models in the import order
     from ..nn import functional as F
 
@@ -63,6 +75,4 @@ def draw_training_step(model="lenet5", batch_size=4, *, collapse=False, grads=Fa
                 loss.backward()
     finally:
         backend.set_state(state)
-    options.setdefault("title", f"{type(model).__name__}: one training step, batch of "
-                                f"{batch_size}")
-    return make_dot(loss, model, collapse=collapse, show_grads=grads, **options)
+    return loss, model
