@@ -69,12 +69,14 @@ if shutil.which("node") is None:
 katex_prerender = True
 katex_css_path = "katex/katex.min.css"  # docs/_static/katex/, not the CDN
 
+
 def lecture_style(gallery_conf, fname, when=None):
     """Apply the lecture's matplotlib style before each gallery script: sphinx-gallery's
     reset of matplotlib undoes what ``figures.py`` set when it was first imported."""
     import figures
 
     figures.apply_style()
+
 
 # copied beside the pages as it is: the graph page embeds it (make docs-pictures writes it)
 html_extra_path = ["lenet5_explorer.html"]
