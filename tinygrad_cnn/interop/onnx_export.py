@@ -174,12 +174,14 @@ def to_onnx(model, example_input, input_name: str = "input", output_name: str = 
     params = [numpy_helper.from_array(t.numpy(), leaf_names[id(t)])
               for t in used if id(t) in leaf_names]
     params.sort(key=lambda p: p.name)
-    elem = helper.np_dtype_to_tensor_dtype
+    read = {name for n in builder.nodes for name in n.input}
+    constants = [c for c in builder.initializers if c.name in read]  # not those a
+    elem = helper.np_dtype_to_tensor_dtype  # converter replaced (a mean kernel)
     graph = helper.make_graph(
         builder.nodes, type(model).__name__,
         [helper.make_tensor_value_info(input_name, elem(x.dtype), ["N", *x.shape[1:]])],
         [helper.make_tensor_value_info(output_name, elem(out.dtype), ["N", *out.shape[1:]])],
-        initializer=params + builder.initializers)
+        initializer=params + constants)
     proto = helper.make_model(graph, producer_name="tinygrad_cnn", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", OPSET)])
     proto.ir_version = min(proto.ir_version, 10)  # what ONNX Runtime reads

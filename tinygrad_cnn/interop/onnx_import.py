@@ -5,8 +5,9 @@ node's name (``/conv1/Conv`` and ``conv1/Conv`` both give ``conv1``), so the sta
 the graph drawings and :func:`tinygrad_cnn.inspect.receptive_field` speak of ``conv1``
 and ``fc3`` as they would for a model written here. Initializers become the layers'
 Parameters. Small rewrites keep the layers whole: a ``MatMul`` by a constant followed by
-the ``Add`` of a constant vector is one ``Linear``, a ``Transpose`` of a constant is done
-at load time, and ``Identity`` and ``Dropout`` disappear.
+the ``Add`` of a constant vector is one ``Linear``, a node that reads constants only (a
+transposed weight) is computed at load time, and ``Identity`` and ``Dropout`` disappear.
+A weight read by two layers becomes a Parameter of each: the tie is not kept.
 """
 
 from __future__ import annotations
@@ -107,13 +108,11 @@ def from_proto(proto, where: str = "ONNX model") -> OnnxGraph:
         if node.op_type == "Constant":
             consts[node.output[0]] = numpy_helper.to_array(attrs["value"])
             continue
-        if node.op_type in PASS_THROUGH or (node.op_type == "Transpose" and ins[0] in consts):
-            if ins[0] in consts:
-                value = consts[ins[0]]
-                consts[node.output[0]] = value.transpose(attrs["perm"]) if "perm" in attrs \
-                    else value
-            else:
-                alias[node.output[0]] = ins[0]
+        if all(i in consts for i in ins if i) and node.op_type in BUILDERS:
+            consts[node.output[0]] = _folded(node, ins, consts, opset)
+            continue
+        if node.op_type in PASS_THROUGH:
+            alias[node.output[0]] = ins[0]
             continue
         build = BUILDERS.get(node.op_type)
         if build is None:
@@ -138,6 +137,18 @@ def from_proto(proto, where: str = "ONNX model") -> OnnxGraph:
     if not steps or out != steps[-1].output and out not in {s.output for s in steps}:
         raise OnnxFormatError(f"{where}: the output '{out}' is not computed by any node")
     return OnnxGraph(steps, inputs[0].name, out, input_shape, layers)
+
+
+def _folded(node, ins, consts, opset):
+    """The value of a node of constants only (a transposed weight, a weight times a
+    number), computed once at load time by ONNX's reference evaluator."""
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    node = helper.make_node(node.op_type, list(ins), [node.output[0]], name=node.name,
+                            **{a.name: helper.get_attribute_value(a) for a in node.attribute})
+    evaluator = ReferenceEvaluator(node, opsets={"": opset})
+    return evaluator.run(None, {i: consts[i] for i in ins if i})[0]
 
 
 def _other(add, name):

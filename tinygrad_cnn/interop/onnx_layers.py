@@ -69,7 +69,7 @@ class Elementwise(nn.Module):
     (``constant``), so it trains like any weight; ``constant_first`` when it is ``a``."""
 
     OPS = {"Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mul": lambda a, b: a * b,
-           "Div": lambda a, b: a / b, "MatMul": lambda a, b: a @ b}
+           "Div": lambda a, b: a / b, "Pow": lambda a, b: a ** b, "MatMul": lambda a, b: a @ b}
 
     def __init__(self, op: str, constant=None, constant_first: bool = False):
         super().__init__()
@@ -84,6 +84,53 @@ class Elementwise(nn.Module):
 
     def extra_repr(self) -> str:
         return f"op={self.op}"
+
+
+class Unary(nn.Module):
+    """An elementwise function of the Tensor API (Exp, Log, Sqrt, Abs, Neg)."""
+
+    OPS = {"Exp": lambda x: x.exp(), "Log": lambda x: x.log(), "Sqrt": lambda x: x.sqrt(),
+           "Abs": lambda x: x.abs(), "Neg": lambda x: -x, "Identity": lambda x: x}
+
+    def __init__(self, op: str):
+        super().__init__()
+        self.op = op
+
+    def forward(self, x):
+        return self.OPS[self.op](x)
+
+    def extra_repr(self) -> str:
+        return f"op={self.op}"
+
+
+class Reduce(nn.Module):
+    """A sum or a maximum over ``axes`` (all when None)."""
+
+    def __init__(self, op: str, axes, keepdims: bool):
+        super().__init__()
+        self.op, self.keepdims = op, bool(keepdims)
+        self.axes = None if axes is None else tuple(int(a) for a in axes)
+
+    def forward(self, x):
+        reduce = x.sum if self.op == "ReduceSum" else x.max
+        return reduce(axis=self.axes, keepdims=self.keepdims)
+
+    def extra_repr(self) -> str:
+        return f"op={self.op}, axes={self.axes}, keepdims={self.keepdims}"
+
+
+class PadConstant(nn.Module):
+    """Constant padding, ``pad_width`` as in ``numpy.pad``."""
+
+    def __init__(self, pad_width, value: float = 0.0):
+        super().__init__()
+        self.pad_width, self.value = tuple(map(tuple, pad_width)), float(value)
+
+    def forward(self, x):
+        return x.pad(self.pad_width, self.value)
+
+    def extra_repr(self) -> str:
+        return f"pad_width={self.pad_width}, value={self.value}"
 
 
 # ----------------------------------------------------------------------------- builders
@@ -208,16 +255,40 @@ def _softmax(log: bool):
     return build
 
 
+def _unary(node, ins, attrs, consts):
+    return Unary(node.op_type), [ins[0]]
+
+
 def _plain(layer_class):
     def build(node, ins, attrs, consts):
         return layer_class(), [ins[0]]
     return build
 
 
+def _reduce(node, ins, attrs, consts):
+    axes = attrs.get("axes")  # an attribute before opset 18 (13 for ReduceSum), then an input
+    if len(ins) > 1 and ins[1]:
+        axes = _constant(node, consts, ins[1], "axes").tolist()
+    if not axes and attrs.get("noop_with_empty_axes", 0):
+        return Unary("Identity"), [ins[0]]
+    return Reduce(node.op_type, axes or None, attrs.get("keepdims", 1)), [ins[0]]
+
+
+def _pad(node, ins, attrs, consts):
+    if attrs.get("mode", "constant") != "constant" or (len(ins) > 3 and ins[3]):
+        _fail(node, "only constant padding of every axis is supported")
+    pads = _constant(node, consts, ins[1], "pads").astype(int)
+    value = float(consts[ins[2]]) if len(ins) > 2 and ins[2] else 0.0
+    half = len(pads) // 2
+    return PadConstant(list(zip(pads[:half], pads[half:])), value), [ins[0]]
+
+
 #: ONNX op type -> builder of its layer
 BUILDERS = {
     "Conv": _conv, "Gemm": _gemm, "MatMul": _binary,
-    "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary,
+    "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary, "Pow": _binary,
+    "Exp": _unary, "Log": _unary, "Sqrt": _unary, "Abs": _unary, "Neg": _unary,
+    "ReduceSum": _reduce, "ReduceMax": _reduce, "Pad": _pad,
     "MaxPool": _max_pool, "AveragePool": _avg_pool,
     "Relu": _plain(nn.ReLU), "Sigmoid": _plain(nn.Sigmoid), "Tanh": _plain(nn.Tanh),
     "LeakyRelu": lambda node, ins, attrs, consts: (nn.LeakyReLU(attrs.get("alpha", 0.01)),
