@@ -88,9 +88,11 @@ def _convert_to_torch(module, torch, where: str):
     tnn = torch.nn
     if isinstance(module, (nn.Sequential, LeNet5)):
         # LeNet5's forward is its children in order (and a check of the input's shape)
-        return tnn.Sequential(OrderedDict(
+        twin = tnn.Sequential(OrderedDict(
             (name, _convert_to_torch(child, torch, f"{where}.{name}" if where else name))
             for name, child in module.named_children()))
+        twin.training = module.training  # its own mode; the children keep theirs
+        return twin
     module_class, kwargs = _settings(module, tnn)
     if module_class is None:
         raise UnsupportedOpError(
@@ -128,8 +130,10 @@ def _convert_from_torch(module, torch, where: str):
         children = OrderedDict(
             (name, _convert_from_torch(child, torch, f"{where}.{name}" if where else name))
             for name, child in module.named_children())
-        lenet = _as_lenet(children)
-        return lenet if lenet is not None else nn.Sequential(children).train(module.training)
+        ours = _as_lenet(children)
+        ours = nn.Sequential(children) if ours is None else ours
+        object.__setattr__(ours, "training", module.training)  # the children keep theirs
+        return ours
     layer = _engine_layer(module, tnn)
     if layer is None:
         raise UnsupportedOpError(
