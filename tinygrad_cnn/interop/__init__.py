@@ -5,7 +5,7 @@ One idea per module: :mod:`.requirements` (the optional libraries and the errors
 :mod:`.onnx_ops` (each engine op written as ONNX), :mod:`.onnx_export` (the walk over one
 recorded forward pass), :mod:`.onnx_layers` (each ONNX op read as a layer),
 :mod:`.onnx_import` (an ONNX graph as a trainable Module), :mod:`.torch_convert` (layers
-to and from ``torch.nn``) and :mod:`.distributed` (one training step under PyTorch's
+to and from ``torch.nn``) and :mod:`.distributed` (training under PyTorch's
 ``DistributedDataParallel``). ``tinygrad_cnn.onnx`` is the public face of the ONNX half.
 """
 

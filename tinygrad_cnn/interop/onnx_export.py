@@ -42,8 +42,9 @@ class GraphBuilder:
     """The ONNX graph under construction: nodes, initializers, and the names given to
     each tape node's output, each parameter and the input."""
 
-    def __init__(self, helper, names: dict):
-        self.helper, self.names = helper, names  # names: id(tensor or node) -> value name
+    def __init__(self, helper, numpy_helper, names: dict):
+        self.helper, self.numpy_helper = helper, numpy_helper  # onnx's, imported when needed
+        self.names = names  # id(tensor or node) -> value name
         self.nodes, self.initializers, self.taken = [], [], set(names.values())
 
     def _unique(self, base: str) -> str:
@@ -156,8 +157,7 @@ def to_onnx(model, example_input, input_name: str = "input", output_name: str = 
                                  "from its input or parameters")
     names = {id(x): input_name}
     names.update(leaf_names)
-    builder = GraphBuilder(helper, names)
-    builder.numpy_helper = numpy_helper
+    builder = GraphBuilder(helper, numpy_helper, names)
     order = autograd.topological_order(out.grad_fn)[::-1]
     used = set()
     for node in order:
