@@ -203,9 +203,12 @@ def linear_from_matmul(w, b=None):
 
 
 def _load(layer, w, b):
-    layer.weight.data[...] = np.asarray(w, dtype=np.float32)
+    """Host arrays into the layer's parameters, wherever they live (load_state_dict
+    uploads them)."""
+    state = {"weight": np.asarray(w, dtype=np.float32)}
     if b is not None:
-        layer.bias.data[...] = np.asarray(b, dtype=np.float32)
+        state["bias"] = np.asarray(b, dtype=np.float32)
+    layer.load_state_dict(state)
 
 
 def _binary(node, ins, attrs, consts):
