@@ -99,7 +99,7 @@ sphinx_gallery_conf = {
 # needs a toctree, so one is added (hidden) to these pages as they are read.
 TOCTREES = {
     "index": ["lecture/index", "gallery/index", "architecture", "adding-an-op", "graph",
-              "api"],
+              "interop", "api"],
     "lecture/index": sorted(page.stem for page in (DOCS / "lecture").glob("[0-9][0-9]-*.md")),
 }
 

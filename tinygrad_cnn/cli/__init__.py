@@ -1,4 +1,4 @@
-"""The ``tinygrad-cnn`` command: train, evaluate, graph, plot, filters, bench, info.
+"""The ``tinygrad-cnn`` command: train, evaluate, graph, plot, filters, export, bench, info.
 
 Each command is one module here that adds its parser (``add_parser(subparsers)``) and runs
 it (``run(args)``); :mod:`.arguments` holds what several share. :func:`main` is the one
@@ -15,13 +15,13 @@ import argparse
 import sys
 
 from .. import __version__, backend
-from . import bench, evaluate, filters, graph, info, plot, train
+from . import bench, evaluate, export, filters, graph, info, plot, train
 from .arguments import UsageError
 
 __all__ = ["COMMANDS", "build_parser", "describe_error", "main"]
 
 #: The commands, in the order ``--help`` lists them.
-COMMANDS = (train, evaluate, graph, plot, filters, bench, info)
+COMMANDS = (train, evaluate, graph, plot, filters, export, bench, info)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,13 +71,15 @@ def _expected_errors() -> tuple:
     """The failures a user can cause and fix: reported in one line, never a traceback."""
     from ..bench.harness import BenchmarkError
     from ..data import DataFormatError
+    from ..interop import OnnxFormatError, UnsupportedOpError
     from ..serialization import CheckpointError
     from ..train.config import ConfigError
     from ..train.loop import TrainingDiverged
     from ..viz.plots import MissingDependencyError, PlotInputError
 
     return (OSError, CheckpointError, DataFormatError, ConfigError, TrainingDiverged,
-            MissingDependencyError, PlotInputError, BenchmarkError, backend.DeviceError)
+            MissingDependencyError, PlotInputError, BenchmarkError, backend.DeviceError,
+            UnsupportedOpError, OnnxFormatError)
 
 
 def describe_error(exc: BaseException) -> str:

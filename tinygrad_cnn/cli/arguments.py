@@ -115,3 +115,26 @@ def add_force(p: argparse.ArgumentParser, what: str) -> None:
 def chosen_device(name: str | None) -> str:
     """The device ``--device`` names, else the default one (``$TINYGRAD_CNN_DEVICE``)."""
     return backend.parse_device(name) if name else backend.default_device()
+
+
+def checkpoint_model(path, num_classes: int | None = None):
+    """``(LeNet5, fields)``: the model of a training checkpoint with its weights loaded,
+    and the checkpoint's validated fields (``epoch``, ``config`` ...).
+
+    ``num_classes`` defaults to what the checkpoint's last layer holds; the weights' names
+    and shapes are checked against the model before any array is read, so a wrong file
+    fails in one line naming the weight.
+    """
+    from ..models import LeNet5
+    from ..train.checkpoint import inspect_checkpoint, read_checkpoint
+
+    if num_classes is None:
+        bias = inspect_checkpoint(path)["model"].get("fc3.bias")
+        shape = getattr(bias, "shape", ())
+        # anything odd is left for read_checkpoint to name
+        num_classes = shape[0] if len(shape) == 1 and shape[0] > 0 else 10
+    model = LeNet5(num_classes=num_classes)
+    state = read_checkpoint(path, model=model)
+    model.load_state_dict(state["model"])
+    return model, state
+

@@ -12,6 +12,7 @@ from .arguments import (
     add_data_args,
     add_force,
     add_threads,
+    checkpoint_model,
     chosen_device,
     mistakes_count,
 )
@@ -36,8 +37,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ..backend import threads
     from ..data import DataLoader, check_data_source
-    from ..models import LeNet5
-    from ..train.checkpoint import inspect_checkpoint, read_checkpoint
+    from ..train.checkpoint import inspect_checkpoint
     from ..train.loop import load_datasets
     from ..train.metrics import evaluate
 
@@ -57,9 +57,7 @@ def run(args) -> int:
     _, test_set, dataset = load_datasets(dataset, data_dir, saved["normalize"], args.download,
                                          train=False)
     device = chosen_device(args.device)
-    model = LeNet5(num_classes=len(test_set.classes))
-    state = read_checkpoint(args.checkpoint, model=model)
-    model.load_state_dict(state["model"])
+    model, state = checkpoint_model(args.checkpoint, num_classes=len(test_set.classes))
     model.to(device)
     with threads.fixed_for(args.threads):
         result = evaluate(model, DataLoader(test_set, 1000, device=device),

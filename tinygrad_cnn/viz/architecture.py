@@ -67,10 +67,12 @@ LAYERS = (
           "layers and fused ops; save and load; gradient checks", "module"),
     Layer("parts", ("optim", "data", "models"), "optimizers, datasets, LeNet-5", "module"),
     Layer("applications", ("train", "viz"), "training; the tools for looking", "input"),
+    Layer("leaving the engine", ("interop",),
+          "ONNX out of the tape and back as Modules; PyTorch both ways", "input"),
     Layer("benchmarks", ("bench",), "where the time goes, against PyTorch", "input"),
     Layer("command line", ("cli",), "tinygrad-cnn and its commands", "output"),
-    Layer("public face", ("__init__", "__main__", "inspect"),
-          "what scripts import; python -m; the old inspect module", "output"),
+    Layer("public face", ("__init__", "__main__", "inspect", "onnx"),
+          "what scripts import; python -m; the inspect and onnx faces", "output"),
 )
 
 # (importer unit, imported unit) -> why this import against the table is right
