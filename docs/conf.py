@@ -61,7 +61,7 @@ sphinx_gallery_conf = {
     "examples_dirs": str(LECTURE),
     "gallery_dirs": "gallery",
     "filename_pattern": r"plot_\d+",
-    "ignore_pattern": r"(claims|figures|make_figures)\.py$",
+    "ignore_pattern": r"(claims|figures|make_figures|numbers_file)\.py$",
     "within_subsection_order": "FileNameSortKey",
     "abort_on_example_error": True,
     "download_all_examples": False,

@@ -174,16 +174,19 @@ def banded_counts(w: np.ndarray, input_shape) -> dict:
             "dense_independent": size * size}
 
 
-def time_dense_and_conv(sizes, k: int = 3, repeats: int = 25, seed: int = 0,
-                        max_dense: int = 4096) -> dict:
+def time_dense_and_conv(sizes, k: int = 3, repeats: int = 15, seed: int = 0,
+                        max_dense: int = 4096, block_s: float = 2e-3) -> dict:
     """Seconds per call of ``W @ x`` (W the dense D x D matrix of the convolution) and of
     ``conv1d`` on the same signal, for each length D in ``sizes``, both through
     tinygrad_cnn Tensors under ``no_grad``; the dense product only up to ``max_dense``
     (None beyond: at D = 2^20 its matrix would take 4 TiB).
 
-    Each figure is the fastest of ``repeats`` calls: on a shared machine a call that
-    waited for the CPU measures the other processes, not the method. Run with
-    ``OPENBLAS_NUM_THREADS=1`` (``make figures`` does) to compare one core with one core.
+    Each figure is the median over ``repeats`` blocks of the mean time of a call in the
+    block, a block being as many calls as take ``block_s`` seconds: one call of a few
+    microseconds is below the clock's and the scheduler's noise, and the median ignores the
+    blocks in which the CPU went to another process (the fastest single call, used before,
+    gave a jagged curve on a shared machine). Run with ``OPENBLAS_NUM_THREADS=1``
+    (``make figures`` does) to compare one core with one core.
     """
     rng = np.random.default_rng(seed)
     w = rng.standard_normal(k).astype(np.float32)
@@ -203,13 +206,24 @@ def time_dense_and_conv(sizes, k: int = 3, repeats: int = 25, seed: int = 0,
             else:
                 result["dense"].append(None)
             for key, run in runs.items():
-                best = np.inf
-                for _ in range(repeats):
-                    start = time.perf_counter()
-                    run()
-                    best = min(best, time.perf_counter() - start)
-                result[key].append(best)
+                result[key].append(median_call_time(run, repeats, block_s))
     return result
+
+
+def median_call_time(run, repeats: int, block_s: float) -> float:
+    """Seconds per call of ``run()``: the median of ``repeats`` blocks of calls lasting
+    about ``block_s`` each (see :func:`time_dense_and_conv`)."""
+    run()  # warm up: first-call allocations and caches
+    start = time.perf_counter()
+    run()
+    calls = max(1, int(block_s / max(time.perf_counter() - start, 1e-7)))
+    blocks = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            run()
+        blocks.append((time.perf_counter() - start) / calls)
+    return float(np.median(blocks))
 
 
 # ----------------------------------------------------------------------------- claim 3

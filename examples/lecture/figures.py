@@ -4,6 +4,10 @@ A script run as ``python plot_xx.py --save DIR`` (what ``make figures`` does) wr
 pictures into ``DIR`` as PNG files without a creation timestamp or software version, so
 that rerunning it gives the same bytes. Run without ``--save`` (by hand, or by
 sphinx-gallery for the documentation site) it only draws them.
+
+The numbers a script measures and a page quotes go through :func:`quote` (and timings
+through :func:`timings`), from ``numbers_file.py``: ``make figures`` writes them into
+``docs/lecture/numbers.json``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ if "--save" in sys.argv:
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from numbers_file import quote, timings  # noqa: E402,F401  (re-exported for the scripts)
 from tinygrad_cnn.fileio import atomic_write  # noqa: E402
 
 plt.rcParams.update({

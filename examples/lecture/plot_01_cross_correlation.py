@@ -25,6 +25,7 @@ w = np.array([1.0, 0.5, 0.25])
 one_d = claims.correlation_and_convolution(x, w, mode="full")
 for key in ("conv1d_vs_correlate", "conv1d_vs_convolve", "flipped_vs_convolve"):
     print(f"max |{key.replace('_vs_', ' - ')}| = {one_d[key]:.3g}")
+    figures.quote(f"p01.{key}", one_d[key], "{:.2g}")
 
 # %%
 # Two dimensions: a kernel that moves the image
@@ -48,6 +49,8 @@ w_random = rng.standard_normal((5, 5))
 gap = np.abs(claims.conv2d_one(digit, w_random[::-1, ::-1], padding=2)
              - claims.convolve2d(digit, w_random, padding=2)).max()
 print(f"random 5x5 kernel: max |conv2d(flipped w) - convolution| = {gap:.3g}")
+figures.quote("p01.corner_gap", np.abs(convolved - reference).max(), "{:.2g}")
+figures.quote("p01.random_gap", gap, "{:.2g}")
 
 # %%
 # The picture

@@ -35,6 +35,9 @@ print(f"vertical edges (kernel along rows): output {across.shape[2:]}; horizonta
       f"(kernel down columns): output {down.shape[2:]}")
 for name, response in (("along rows", across), ("down columns", down)):
     flat = response == 0
+    where = "rows" if name == "along rows" else "columns"
+    figures.quote(f"p03.zero_{where}", flat.mean(), "{:.1%}")
+    figures.quote(f"p03.strong_{where}", (np.abs(response) > claims.EDGE_STEP).mean(), "{:.1%}")
     strong = np.abs(response) > claims.EDGE_STEP
     print(f"{name}: {100 * flat.mean():.1f}% of the outputs are exactly 0 (flat "
           f"background or flat ink); {100 * strong.mean():.1f}% exceed "

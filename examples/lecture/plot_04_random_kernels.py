@@ -38,6 +38,16 @@ for size, r in results.items():
           f"(range {100 * d.min():.1f}-{100 * d.max():.1f}%)")
     for ref in claims.REFERENCE_KERNELS[size]:
         print(f"  {ref}: {100 * r[ref]:.1f}%")
+    edge, blur = claims.REFERENCE_KERNELS[size]
+    for key, value in (("edge_fraction", r["edge_fraction"]), ("dense_median", np.median(d)),
+                       ("dense_min", d.min()), ("dense_max", d.max()),
+                       ("kernel_median", np.median(k)), ("kernel_p10", np.percentile(k, 10)),
+                       ("kernel_p90", np.percentile(k, 90)),
+                       ("blur", r[blur]), ("edge", r[edge])):
+        figures.quote(f"p04.{key}_{name}", value, "{:.1%}")
+    figures.quote(f"p04.above_half_{name}", (k > 0.5).mean(), "{:.0%}")
+    figures.quote(f"p04.ratio_{name}", np.median(k) / r["edge_fraction"], "{:.1f}")
+    figures.quote(f"p04.gap_{name}", 100 * (np.median(k) - r[blur]), "{:.0f}")
 
 # %%
 # A few random kernels on one digit

@@ -31,6 +31,13 @@ for seed, run in enumerate(runs):
     print(f"start {seed}: w0 = ({w0[0]:+.3f}, {w0[1]:+.3f}) -> w = ({w[0]:+.5f}, {w[1]:+.5f}); "
           f"loss {run['loss'][0]:.3g} -> {run['loss'][-1]:.2g}; within 0.01 of (-1, 1) "
           f"after {within} steps")
+    figures.quote(f"p05.start{seed}_w1_start", w0[0], "{:+.3f}")
+    figures.quote(f"p05.start{seed}_w2_start", w0[1], "{:+.3f}")
+    figures.quote(f"p05.start{seed}_w1_end", w[0], "{:+.5f}")
+    figures.quote(f"p05.start{seed}_w2_end", w[1], "{:+.5f}")
+    figures.quote(f"p05.start{seed}_loss_start", run["loss"][0], "{:.2g}")
+    figures.quote(f"p05.start{seed}_loss_end", run["loss"][-1], "{:.2g}")
+    figures.quote(f"p05.start{seed}_steps", within, "{}")
 
 # %%
 # Why the path bends: the loss surface

@@ -33,6 +33,10 @@ moved = np.linalg.norm(w1 - w1_start) / np.linalg.norm(w1_start)
 print(f"conv1 moved {100 * moved:.0f}% of its initial norm; the most similar pair of its "
       f"6 filters has |cosine| {claims.filter_similarity(w1):.2f} "
       f"(at the start: {claims.filter_similarity(w1_start):.2f})")
+figures.quote("p06.params", claims.count_parameters(model), "{:,}")
+figures.quote("p06.moved", moved, "{:.0%}")
+figures.quote("p06.cosine", claims.filter_similarity(w1), "{:.2f}")
+figures.quote("p06.cosine_start", claims.filter_similarity(w1_start), "{:.2f}")
 
 # %%
 # Do the kernels matter one by one?
@@ -43,6 +47,17 @@ ablation = claims.filter_ablation(model, test_images, test_labels)
 print(f"all 6 filters: {100 * ablation['all']:.1f}%")
 print("only filter f kept:   " + ", ".join(f"{100 * a:.1f}%" for a in ablation["keep_one"]))
 print("only filter f zeroed: " + ", ".join(f"{100 * a:.1f}%" for a in ablation["drop_one"]))
+figures.quote("p06.acc_all", ablation["all"], "{:.1%}")
+for f, (kept, dropped) in enumerate(zip(ablation["keep_one"], ablation["drop_one"])):
+    figures.quote(f"p06.kept_{f}", kept, "{:.1%}")
+    figures.quote(f"p06.removed_{f}", dropped, "{:.1%}")
+needed = int(np.argmin(ablation["drop_one"]))
+figures.quote("p06.needed", needed, "{}")
+figures.quote("p06.others_cost_max", 100 * max(ablation["all"] - a for f, a in
+                                               enumerate(ablation["drop_one"]) if f != needed),
+              "{:.1f}")
+figures.quote("p06.kept_min", min(ablation["keep_one"]), "{:.0%}")
+figures.quote("p06.kept_max", max(ablation["keep_one"]), "{:.0%}")
 
 # %%
 # conv1's filters and the maps they make

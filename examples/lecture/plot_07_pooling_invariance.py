@@ -29,6 +29,12 @@ model = claims.trained("LeNet-5")
 images, labels = claims.digits()
 shifts = (1, 2, 3)
 share_kept = claims.unchanged_share(model.conv1, images[:200], shifts)
+for stage, key in zip(share_kept, ("conv", "pool2", "pool3")):
+    for s, v in zip(shifts, share_kept[stage]):
+        figures.quote(f"p07.kept_{key}_{s}px", v, "{:.1%}")
+figures.quote("p07.kept_pool2_1px_round", share_kept["max pool 2x2, stride 2 (LeNet-5)"][0],
+              "{:.0%}")
+figures.quote("p07.kept_pool3_1px_round", share_kept["max pool 3x3, stride 1"][0], "{:.0%}")
 for stage, shares in share_kept.items():
     print(f"{stage:34s} " + "  ".join(f"{s} px: {100 * v:5.1f}%"
                                       for s, v in zip(shifts, shares)))
@@ -42,6 +48,12 @@ for stage, shares in share_kept.items():
 moves = (0, 1, 2, 3, 4)
 curves = {name: claims.accuracy_under_shift(claims.trained(name), images, labels, moves)
           for name in claims.MODELS}
+for name, accs in curves.items():
+    key = "lenet" if name == "LeNet-5" else "mlp"
+    for s, a in zip(moves, accs):
+        figures.quote(f"p07.acc_{key}_{s}px", a, "{:.1%}")
+    for s in (1, 2):
+        figures.quote(f"p07.loss_{key}_{s}px", 100 * (accs[0] - accs[s]), "{:.1f}")
 for name, accs in curves.items():
     print(f"{name:8s} " + "  ".join(f"{s} px: {100 * a:5.1f}%" for s, a in zip(moves, accs)))
 

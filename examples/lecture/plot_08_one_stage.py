@@ -61,6 +61,14 @@ with tg.no_grad():
     relu_all = np.maximum(conv_all, 0)
     pool_all = model.pool1(Tensor(relu_all)).numpy()
 zeroed = (conv_all <= 0).mean()
+figures.quote("p08.relu_zeroes", zeroed, "{:.1%}")
+per_map = [(conv_all[:, f] <= 0).mean() for f in range(6)]
+figures.quote("p08.relu_zeroes_map_min", min(per_map), "{:.0%}")
+figures.quote("p08.relu_zeroes_map_max", max(per_map), "{:.0%}")
+open_map = int(np.argmin(per_map))
+figures.quote("p08.open_map", open_map, "{}")
+figures.quote("p08.open_map_positive", 1 - per_map[open_map], "{:.0%}")
+figures.quote("p08.pooled_zero", (pool_all == 0).mean(), "{:.1%}")
 print(f"ReLU zeroes {100 * zeroed:.1f}% of conv1's outputs "
       f"(per map: {', '.join(f'{100 * (conv_all[:, f] <= 0).mean():.0f}%' for f in range(6))})")
 print(f"pooling: {relu_all[0].size:,} units per digit -> {pool_all[0].size:,} "

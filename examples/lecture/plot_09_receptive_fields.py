@@ -52,6 +52,15 @@ print(f"pool2's centre unit, channel {channel}: field {mask.sum()} pixels; silen
       f"reaches it) for {100 * silent[channel]:.1f}% of the test digits; when active, "
       f"{np.median(active):.0f} pixels reach it for the median digit (10th-90th percentile "
       f"{np.percentile(active, 10):.0f}-{np.percentile(active, 90):.0f})")
+figures.quote("p09.channel", channel, "{}")
+others = [v for c, v in silent.items() if c != channel]
+figures.quote("p09.silent_others_min", min(others), "{:.0%}")
+figures.quote("p09.silent_others_max", max(others), "{:.0%}")
+figures.quote("p09.field_pixels", mask.sum(), "{}")
+figures.quote("p09.silent", silent[channel], "{:.1%}")
+figures.quote("p09.reached_median", np.median(active), "{:.0f}")
+figures.quote("p09.reached_p10", np.percentile(active, 10), "{:.0f}")
+figures.quote("p09.reached_p90", np.percentile(active, 90), "{:.0f}")
 print("silent share per channel: " + ", ".join(f"{100 * v:.0f}%" for v in silent.values()))
 assert not any(r[:, ~mask].any() for r in reach.values())  # nothing outside the field
 gradients = ti.input_gradient(model, "pool2", images[:8], channel=channel)[:, 0]

@@ -20,6 +20,8 @@ import figures
 
 for name, build in claims.MODELS.items():
     print(f"{name}: {claims.count_parameters(build()):,} parameters")
+    figures.quote("p10.params_" + ("lenet" if name == "LeNet-5" else "mlp"),
+                  claims.count_parameters(build()), "{:,}")
 
 # %%
 # Train and test, with and without the permutation
@@ -35,6 +37,15 @@ for name in claims.MODELS:
           f"{100 * plain.max():.1f}) {100 * permuted.mean():11.1f}% "
           f"({100 * permuted.min():.1f}-{100 * permuted.max():.1f}) "
           f"{100 * (plain - permuted).mean():6.1f}")
+    key = "lenet" if name == "LeNet-5" else "mlp"
+    for which, runs in (("plain", plain), ("permuted", permuted)):
+        figures.quote(f"p10.{key}_{which}", runs.mean(), "{:.1%}")
+        figures.quote(f"p10.{key}_{which}_min", runs.min(), "{:.1%}")
+        figures.quote(f"p10.{key}_{which}_max", runs.max(), "{:.1%}")
+    figures.quote(f"p10.{key}_loss", 100 * (plain - permuted).mean(), "{:.1f}")
+
+figures.quote("p10.gap_plain", 100 * (np.mean(table["LeNet-5", False])
+                                      - np.mean(table["MLP", False])), "{:.1f}")
 
 # %%
 # The picture
