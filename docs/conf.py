@@ -4,10 +4,13 @@ The pages are the Markdown files of ``docs/`` (MyST), readable on GitHub as they
 theme is the PyData theme that NumPy's and CuPy's documentation use; sphinx-gallery runs the
 scripts of ``examples/lecture/`` into pages with their figures; the API reference comes from
 the docstrings (autodoc, numpydoc style through napoleon). Nothing is fetched from the
-network while building.
+network while building, and nothing while reading: formulas are rendered into the HTML by
+KaTeX when the site is built (``katex_prerender``, which needs Node.js), and the pages load
+KaTeX's stylesheet and fonts from ``_static/katex/`` (vendored, with their licence).
 """
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,6 +23,7 @@ LECTURE = ROOT / "examples" / "lecture"
 for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(LECTURE))
 
 import tinygrad_cnn  # noqa: E402
 
@@ -32,7 +36,7 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
-    "sphinx.ext.mathjax",
+    "sphinxcontrib.katex",
     "sphinx_gallery.gen_gallery",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
@@ -56,8 +60,25 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False
+html_static_path = ["_static"]
+
+# Formulas: rendered at build time, so the site reads offline (MathJax came from a CDN).
+if shutil.which("node") is None:
+    raise RuntimeError("building the site renders its formulas with KaTeX through Node.js: "
+                       "install node (e.g. apt install nodejs) and rerun make docs")
+katex_prerender = True
+katex_css_path = "katex/katex.min.css"  # docs/_static/katex/, not the CDN
+
+def lecture_style(gallery_conf, fname, when=None):
+    """Apply the lecture's matplotlib style before each gallery script: sphinx-gallery's
+    reset of matplotlib undoes what ``figures.py`` set when it was first imported."""
+    import figures
+
+    figures.apply_style()
+
 
 sphinx_gallery_conf = {
+    "reset_modules": ("matplotlib", lecture_style),
     "examples_dirs": str(LECTURE),
     "gallery_dirs": "gallery",
     "filename_pattern": r"plot_\d+",

@@ -40,7 +40,7 @@ def test_timings_are_kept_apart_and_marked_machine_dependent():
     data = numbers_file.load()
     machine = data["machine_dependent"]
     assert machine["machine"] and machine["series"]
-    assert all(key.startswith("p02.") for key in machine["numbers"])
+    assert all(key.startswith(("p02.", "p14.")) for key in machine["numbers"])   # timings
     assert not any("time" in key or "slope" in key for key in data["numbers"])
 
 
@@ -61,8 +61,8 @@ def test_unknown_keys_machine_numbers_and_line_starts_are_caught():
     assert "machine-dependent" in unmarked
     assert numbers_file.problems("a slope of 2.1<!--p02.slope_dense--> (machine-dependent)",
                                  NUMBERS) == []
-    [start] = numbers_file.problems("x\n<!--p06.acc_all-->\n", NUMBERS)
-    assert "cannot start a line" in start
+    start = numbers_file.problems("x\n<!--p06.acc_all-->\n", NUMBERS)
+    assert any("cannot start a line" in problem for problem in start)
 
 
 def test_quote_refuses_bad_keys_and_texts():

@@ -25,12 +25,23 @@ import numpy as np  # noqa: E402
 from numbers_file import quote, timings  # noqa: E402,F401  (re-exported for the scripts)
 from tinygrad_cnn.fileio import atomic_write  # noqa: E402
 
-plt.rcParams.update({
+STYLE = {
     "figure.dpi": 100, "savefig.dpi": 100, "font.size": 9, "axes.titlesize": 9.5,
     "axes.labelsize": 9, "legend.fontsize": 8, "figure.facecolor": "white",
     "savefig.facecolor": "white", "image.interpolation": "nearest",
     "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "tinygrad_cnn",
-})
+}
+
+
+def apply_style() -> None:
+    """Set the lecture's matplotlib style. Called on import, and by the documentation build
+    before each gallery script: sphinx-gallery resets matplotlib's settings between scripts,
+    and this module, imported once, would not set them again (the pictures of the gallery
+    then had the default, larger fonts, and page 6's titles overlapped)."""
+    plt.rcParams.update(STYLE)
+
+
+apply_style()
 
 #: Colours used across the pages: detector / pooled / random, convolution / dense.
 COLORS = {"conv": "#1f77b4", "dense": "#d62728", "pool": "#2ca02c", "other": "#9467bd",
@@ -78,6 +89,15 @@ def image(ax, values, title: str = "", signed: bool = False, vmax: float | None 
     if title:
         ax.set_title(title)
     return shown
+
+
+def colorbar(fig, shown, axes, label: str):
+    """A colour scale for the image ``shown`` beside ``axes``, labelled with what the colour
+    measures."""
+    bar = fig.colorbar(shown, ax=axes, shrink=0.85, aspect=15, pad=0.02)
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    return bar
 
 
 def show() -> None:

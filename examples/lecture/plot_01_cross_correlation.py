@@ -4,7 +4,7 @@
 
 What ``conv1d`` and ``conv2d`` compute is a cross-correlation: the kernel slides over the
 input unflipped. Flipping the kernel gives the convolution of signal processing, which
-``numpy.convolve`` computes. Page: ``docs/lecture/01-cross-correlation.md``.
+``numpy.convolve`` computes. Page: :doc:`/lecture/01-cross-correlation`.
 """
 
 # %%

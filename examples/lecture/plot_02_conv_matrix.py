@@ -4,7 +4,7 @@
 
 Every convolution is a matrix product ``W @ x`` with a matrix ``W`` that repeats the same
 few numbers along its diagonals and is zero elsewhere. ``tinygrad_cnn.inspect.conv_matrix``
-builds that matrix. Page: ``docs/lecture/02-conv-matrix.md``.
+builds that matrix. Page: :doc:`/lecture/02-conv-matrix`.
 """
 
 # %%

@@ -5,7 +5,7 @@
 The two-tap kernel ``w = (-1, 1)`` turns a signal into the differences of neighbouring
 samples: zero where the signal is flat, large where it jumps. On an image it finds edges,
 vertical ones when it slides along the rows and horizontal ones when it slides down the
-columns. Page: ``docs/lecture/03-edge-kernel.md``.
+columns. Page: :doc:`/lecture/03-edge-kernel`.
 """
 
 # %%

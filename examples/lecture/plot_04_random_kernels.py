@@ -4,7 +4,7 @@
 
 A kernel with random weights, never trained, still answers mostly where the image has
 structure, while a random dense matrix spreads its answer over the whole image. How much
-of that is "edges"? We measure it. Page: ``docs/lecture/04-random-kernels.md``.
+of that is "edges"? We measure it. Page: :doc:`/lecture/04-random-kernels`.
 """
 
 # %%
@@ -61,17 +61,25 @@ dense_response = (Tensor(digit.reshape(1, 784)) @ Tensor(dense.T)).numpy().resha
 edges = claims.edge_pixels(digit, 3)[0, 0]
 shares = claims.energy_share(responses[None], edges[None, None])
 dense_share = claims.energy_share(dense_response[None, None], edges[None, None])[0]
+figures.quote("p04.digit_dense", dense_share, "{:.0%}")
+figures.quote("p04.digit_edge_fraction", edges.mean(), "{:.0%}")
+figures.quote("p04.digit_kernel_min", min(shares), "{:.0%}")
+figures.quote("p04.digit_kernel_max", max(shares), "{:.0%}")
 
 fig, axes = plt.subplots(2, 7, figsize=(10.4, 2.9), height_ratios=[1, 0.45],
                          layout="constrained")
 figures.image(axes[0, 0], digit[0, 0], f"a digit ({labels[0]})")
 figures.image(axes[0, 1], edges, "edge pixels (3x3\ncentral differences)")
-figures.image(axes[0, 2], dense_response, f"random dense matrix\nedge share "
-              f"{100 * dense_share:.0f}%", signed=True)
+shown = figures.image(axes[0, 2], dense_response, f"random dense matrix\nedge share "
+                      f"{100 * dense_share:.0f}%", signed=True)
+response_max = float(np.abs(responses).max())
+kernel_max = float(np.abs(kernels).max())
 for i in range(4):
-    figures.image(axes[0, 3 + i], responses[i], f"random 3x3 kernel {i + 1}\n"
-                  f"edge share {100 * shares[i]:.0f}%", signed=True)
-    figures.image(axes[1, 3 + i], kernels[i], "", signed=True)
+    shown = figures.image(axes[0, 3 + i], responses[i], f"random 3x3 kernel {i + 1}\n"
+                          f"edge share {100 * shares[i]:.0f}%", signed=True, vmax=response_max)
+    weights = figures.image(axes[1, 3 + i], kernels[i], "", signed=True, vmax=kernel_max)
+figures.colorbar(fig, shown, axes[0, :], "response (a.u.)")
+figures.colorbar(fig, weights, axes[1, :], "weight")
 for ax in axes[1, :3]:
     ax.axis("off")
 axes[1, 2].text(1.0, 0.5, "the kernels (red +, blue -):", ha="right", va="center",

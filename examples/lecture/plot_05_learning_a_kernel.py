@@ -4,7 +4,7 @@
 
 Start from a random two-tap kernel and let gradient descent, through tinygrad_cnn's
 autograd, make ``conv1d(f, w)`` reproduce the edge map ``conv1d(f, (-1, 1))`` of the rows
-of real digits. The kernel finds ``(-1, 1)``. Page: ``docs/lecture/05-learning-a-kernel.md``.
+of real digits. The kernel finds ``(-1, 1)``. Page: :doc:`/lecture/05-learning-a-kernel`.
 """
 
 # %%
@@ -38,6 +38,9 @@ for seed, run in enumerate(runs):
     figures.quote(f"p05.start{seed}_loss_start", run["loss"][0], "{:.2g}")
     figures.quote(f"p05.start{seed}_loss_end", run["loss"][-1], "{:.2g}")
     figures.quote(f"p05.start{seed}_steps", within, "{}")
+steps = [int(np.argmax(np.linalg.norm(run["w"] - target, axis=1) < 0.01)) for run in runs]
+figures.quote("p05.steps_min", min(steps), "{}")
+figures.quote("p05.steps_max", max(steps), "{}")
 
 # %%
 # Why the path bends: the loss surface

@@ -4,7 +4,7 @@
 
 A convolutional layer holds several kernels, each sliding over the whole image and each
 free to learn its own pattern. We train LeNet-5 on the bundled 4,000-digit sample and look
-at what its first two layers learned. Page: ``docs/lecture/06-several-kernels.md``.
+at what its first two layers learned. Page: :doc:`/lecture/06-several-kernels`.
 """
 
 # %%
@@ -70,13 +70,18 @@ fig, axes = plt.subplots(4, 7, figsize=(9.6, 5.8), layout="constrained")
 axes[0, 0].axis("off")
 axes[0, 0].text(0.5, 0.5, "conv1's filters\n(5x5, red +, blue -)", ha="center",
                 va="center", transform=axes[0, 0].transAxes)
+weight_max = float(np.abs(w1).max())
 for f in range(6):
-    figures.image(axes[0, f + 1], w1[f, 0], f"filter {f}\nkept alone: "
-                  f"{100 * ablation['keep_one'][f]:.0f}%", signed=True)
+    weights = figures.image(axes[0, f + 1], w1[f, 0], f"filter {f}\nalone: "
+                            f"{100 * ablation['keep_one'][f]:.0f}%", signed=True,
+                            vmax=weight_max)
+map_max = float(maps.max())
 for r, index in enumerate(picks):
     figures.image(axes[r + 1, 0], test_images[index, 0], f"digit {test_labels[index]}")
     for f in range(6):
-        figures.image(axes[r + 1, f + 1], maps[r, f], vmax=float(maps[:, f].max()))
+        shown = figures.image(axes[r + 1, f + 1], maps[r, f], vmax=map_max)
+figures.colorbar(fig, weights, axes[0, :], "weight")
+figures.colorbar(fig, shown, axes[1:, :], "ReLU output")
 fig.suptitle("conv1's six filters (top row) and the maps they make after the ReLU, for "
              "three test digits", fontsize=9.5)
 figures.save(fig, "06_conv1_filters.png")
@@ -91,10 +96,11 @@ fig, axes = plt.subplots(6, 16, figsize=(9.6, 3.9), layout="constrained")
 vmax = float(np.abs(w2).max())
 for out in range(16):
     for inp in range(6):
-        figures.image(axes[inp, out], w2[out, inp], signed=True, vmax=vmax)
+        shown = figures.image(axes[inp, out], w2[out, inp], signed=True, vmax=vmax)
     axes[0, out].set_title(str(out), fontsize=8)
 for inp in range(6):
     axes[inp, 0].set_ylabel(f"map {inp}", fontsize=8)
+figures.colorbar(fig, shown, axes, "weight")
 fig.suptitle("conv2: filter (column) x input map of conv1 (row)", fontsize=9.5)
 figures.save(fig, "06_conv2_filters.png")
 figures.show()

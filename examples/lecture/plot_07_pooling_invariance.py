@@ -6,7 +6,7 @@ Move a digit by a pixel or two. The convolution's output moves with it, so almos
 unit at a fixed position changes its value. A max pool reports the largest value in a
 window, which survives small moves inside the window. We count how many units keep their
 value, and how a trained LeNet-5 copes with moved digits. Page:
-``docs/lecture/07-pooling.md``.
+:doc:`/lecture/07-pooling`.
 """
 
 # %%

@@ -6,7 +6,7 @@ A convolutional stage applies several kernels (the convolution), passes each out
 through a nonlinearity (the detector: here a ReLU, with the kernel's bias added first) and
 summarises neighbourhoods (the pooling: a 2x2 max). LeNet-5's first stage, drawn as the
 graph that tinygrad_cnn records, and its three maps for one digit. Page:
-``docs/lecture/08-one-stage.md``.
+:doc:`/lecture/08-one-stage`.
 """
 
 # %%

@@ -5,7 +5,7 @@
 A unit of conv1 sees a 5x5 patch of the image; a unit of a deeper layer sees a larger one,
 because it combines units that each see a patch. ``tinygrad_cnn.inspect.receptive_field``
 measures the patch with autograd, and the formula from the layers' settings agrees.
-Page: ``docs/lecture/09-receptive-fields.md``.
+Page: :doc:`/lecture/09-receptive-fields`.
 """
 
 # %%
@@ -81,8 +81,10 @@ for name in layers:
 axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
                handlelength=1.2)
 grad = gradients[index]
-figures.image(axes[1], grad, f"pool2 unit (channel {channel}): gradient for\n"
-              f"this digit, nonzero on {reached[index]} of {mask.sum()} pixels", signed=True)
+shown = figures.image(axes[1], grad, f"pool2 unit (channel {channel}): gradient for\n"
+                      f"this digit, nonzero on {reached[index]} of {mask.sum()} pixels",
+                      signed=True)
+figures.colorbar(fig, shown, axes[1], "d unit / d pixel")
 rows, cols = np.nonzero(mask)
 axes[1].add_patch(Rectangle((cols.min() - 0.5, rows.min() - 0.5), 16, 16, fill=False, lw=1.2,
                             color=colors["pool2"], ls="--"))
