@@ -133,8 +133,8 @@ def fully_convolutional(model: LeNet5) -> nn.Sequential:
     def conv_from(linear, channels: int, size: int) -> nn.Conv2d:
         out_features = linear.weight.shape[0]
         conv = nn.Conv2d(channels, out_features, kernel_size=size)
-        conv.weight.data[...] = linear.weight.numpy().reshape(conv.weight.shape)
-        conv.bias.data[...] = linear.bias.numpy()
+        conv.load_state_dict({"weight": linear.weight.numpy().reshape(conv.weight.shape),
+                              "bias": linear.bias.numpy()})
         return conv
 
     def copy(conv: nn.Conv2d) -> nn.Conv2d:
