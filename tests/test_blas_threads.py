@@ -60,11 +60,19 @@ def test_the_faster_count_is_kept_after_one_probe_of_each():
 
 
 def test_a_hopeless_candidate_is_dropped_after_one_timed_batch():
-    machine = Machine({1: 100e-6, 2: 1000e-6})   # two threads beside a busy process
+    machine = Machine({1: 100e-6, 2: 400e-6})    # two threads beside a busy process
     tuner = make_tuner(machine)
     machine.run(tuner, 4 + 2)  # candidate 1 whole, then 2: settle + one timed batch
     assert tuner.choice == 1
     assert tuner.take_usage() == {1: 4, 2: 2}
+
+
+def test_a_candidate_ten_times_slower_is_dropped_after_its_first_batch():
+    machine = Machine({1: 100e-6, 2: 1000e-6})
+    tuner = make_tuner(machine)
+    machine.run(tuner, 4 + 1)
+    assert tuner.choice == 1
+    assert tuner.take_usage() == {1: 4, 2: 1}
 
 
 def test_a_change_of_load_starts_a_new_probe_and_the_choice_follows_it():
@@ -83,6 +91,19 @@ def test_a_change_of_load_starts_a_new_probe_and_the_choice_follows_it():
     machine.now += 11.0                          # past the recheck interval
     machine.run(tuner, 12)
     assert tuner.choice == 2
+
+
+def test_a_busier_machine_does_not_reprobe_a_choice_of_one_thread():
+    machine = Machine({1: 100e-6, 2: 140e-6})
+    tuner = make_tuner(machine, recheck=1000.0)
+    machine.run(tuner, 8)
+    assert tuner.choice == 1 and tuner.probes == 1
+    machine.cost = {1: 300e-6, 2: 2000e-6}       # a neighbour takes a share of the core
+    machine.run(tuner, 20)
+    assert tuner.probes == 1                     # one thread was already the safest
+    machine.cost = {1: 50e-6, 2: 30e-6}          # ... a much quieter machine is noticed
+    machine.run(tuner, 4 + 8)
+    assert tuner.probes == 2 and tuner.choice == 2
 
 
 def test_rechecks_become_rarer_while_the_choice_stands():

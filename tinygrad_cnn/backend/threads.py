@@ -178,12 +178,14 @@ class ThreadTuner:
     Call :meth:`begin` before a batch and :meth:`end` (with the batch's item count) after
     it. While probing, the tuner runs each candidate count for ``settle`` batches it does
     not time (the new count's first products warm up) and ``probe`` timed ones, keeps the
-    fastest per item, and stops probing a candidate early when one of its batches is
-    three times slower than the best so far (two threads beside a busy process can be ten
-    times slower: a full probe would cost seconds). Once settled it keeps the last
-    ``window`` batch times; their median leaving ``[baseline / drift, baseline * drift]``
-    means the machine's load changed, and a new probe starts. Without drift it probes again
-    after ``recheck`` seconds, doubling that interval (to at most 16 times) while the choice
+    fastest per item, and stops probing a candidate early when one of its batches is three
+    times slower than the best so far, or its untimed first batch six times slower (two
+    threads beside a busy process can be ten times slower: a full probe would cost
+    seconds). Once settled it keeps the last ``window`` batch times; their median leaving
+    ``[baseline / drift, baseline * drift]`` means the machine's load changed, and a new
+    probe starts when the change could alter the choice (slower with more than the fewest
+    threads, faster with fewer than the most). Without such a drift it probes again after
+    ``recheck`` seconds, doubling that interval (to at most 16 times) while the choice
     stands, so a machine that became quiet is noticed and a steady one pays almost nothing.
 
     ``clock`` and ``apply`` are injectable so the logic is tested without a BLAS or timing.
@@ -273,11 +275,13 @@ class ThreadTuner:
             self._watching(per_item, now)
 
     def _probing(self, per_item: float, now: float) -> None:
+        best = min(self._results.values(), default=None)
         if self._skip > 0:
             self._skip -= 1
-            return
+            # a warm-up batch this slow is not warm-up: the candidate is dropped at once
+            if best is None or per_item <= 6 * best:
+                return
         self._samples.append(per_item)
-        best = min(self._results.values(), default=None)
         hopeless = best is not None and per_item > 3 * best
         if len(self._samples) < self.probe and not hopeless:
             return
@@ -300,7 +304,14 @@ class ThreadTuner:
         drifted = False
         if len(self._window) == self.window_size:
             typical = statistics.median(self._window)
-            drifted = not (self._baseline / self.drift <= typical <= self._baseline * self.drift)
+            options = self.options()
+            # Only a drift that could change the choice counts: slower batches when more
+            # threads than the fewest were chosen (a parked thread now costs), faster ones
+            # when fewer than the most were (the machine became quieter). On a busy machine
+            # one thread stays best however the load moves, so it is not probed again.
+            drifted = ((typical > self._baseline * self.drift and self.choice > options[0])
+                       or (typical < self._baseline / self.drift
+                           and self.choice < options[-1]))
         if drifted or now >= self._next_check:
             if drifted:
                 self._recheck = self.base_recheck
