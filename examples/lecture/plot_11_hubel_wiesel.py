@@ -112,8 +112,9 @@ for row, (stage, color, dx) in enumerate((("relu1", figures.COLORS["grey"], -0.1
         ax3.plot(i + dx + spread, values, ".", color=color, alpha=0.6, ms=5)
         ax3.plot([i + dx - 0.1, i + dx + 0.1], [np.median(values)] * 2, "-", color=color,
                  lw=2.5, label=("conv1" if stage == "relu1" else "conv2") if i == 0 else None)
-ax3.set_xticks(range(len(names)), ["untrained", "10 epochs", "30 epochs",
-                                   "standardised\n10 epochs"])
+# two lines each: on one, "30 epochs" ran into "standardised"
+ax3.set_xticks(range(len(names)), ["untrained", "10\nepochs", "30\nepochs",
+                                   "standardised,\n10 epochs"])
 ax3.set_ylim(0, 1)
 ax3.set_ylabel("orientation selectivity index")
 ax3.set_title("selectivity of every centre unit\n(bars: medians)")
