@@ -15,10 +15,11 @@ Page: :doc:`/lecture/11-hubel-wiesel`.
 # ------------------
 # A bar 2 pixels wide crosses the image at one of 12 orientations; each unit at the centre
 # of a map is shown the bar at its best offset (Hubel and Wiesel moved the bar to where the
-# cell answered). The selectivity index is ``|sum r e^{2i theta}| / sum r``: 0 for the same
-# answer to every orientation, 1 for one orientation only. LeNet-5 as initialised, after
-# the lecture's 10 epochs, after 30, and after 10 on standardised digits (mean taken off,
-# what the CLI trains on).
+# cell answered). The selectivity index of a tuning curve :math:`r(\theta)` is
+# :math:`\left|\sum_\theta r(\theta)\, e^{2i\theta}\right| / \sum_\theta r(\theta)`: 0 for
+# the same answer to every orientation, 1 for one orientation only. LeNet-5 as initialised,
+# after the lecture's 10 epochs, after 30, and after 10 on standardised digits (mean taken
+# off, what the CLI trains on).
 import matplotlib.pyplot as plt
 import numpy as np
 
