@@ -86,7 +86,10 @@ sphinx_gallery_conf = {
     "examples_dirs": str(LECTURE),
     "gallery_dirs": "gallery",
     "filename_pattern": r"plot_\d+",
-    "ignore_pattern": r"(claims|figures|make_figures|numbers_file)\.py$",
+    # every helper module beside the scripts (claims.py, claims_more.py, figures.py, ...): a
+    # listed name let a new helper become an untitled gallery page
+    # (matched against the bare file name here, against a path in older sphinx-gallery)
+    "ignore_pattern": r"(^|[\\/])(?!plot_\d+)[^\\/]+\.py$",
     "within_subsection_order": "FileNameSortKey",
     "abort_on_example_error": True,
     "download_all_examples": False,

@@ -15,10 +15,11 @@ Page: :doc:`/lecture/11-hubel-wiesel`.
 # ------------------
 # A bar 2 pixels wide crosses the image at one of 12 orientations; each unit at the centre
 # of a map is shown the bar at its best offset (Hubel and Wiesel moved the bar to where the
-# cell answered). The selectivity index is ``|sum r e^{2i theta}| / sum r``: 0 for the same
-# answer to every orientation, 1 for one orientation only. LeNet-5 as initialised, after
-# the lecture's 10 epochs, after 30, and after 10 on standardised digits (mean taken off,
-# what the CLI trains on).
+# cell answered). The selectivity index of a tuning curve :math:`r(\theta)` is
+# :math:`\left|\sum_\theta r(\theta)\, e^{2i\theta}\right| / \sum_\theta r(\theta)`: 0 for
+# the same answer to every orientation, 1 for one orientation only. LeNet-5 as initialised,
+# after the lecture's 10 epochs, after 30, and after 10 on standardised digits (mean taken
+# off, what the CLI trains on).
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -112,8 +113,9 @@ for row, (stage, color, dx) in enumerate((("relu1", figures.COLORS["grey"], -0.1
         ax3.plot(i + dx + spread, values, ".", color=color, alpha=0.6, ms=5)
         ax3.plot([i + dx - 0.1, i + dx + 0.1], [np.median(values)] * 2, "-", color=color,
                  lw=2.5, label=("conv1" if stage == "relu1" else "conv2") if i == 0 else None)
-ax3.set_xticks(range(len(names)), ["untrained", "10 epochs", "30 epochs",
-                                   "standardised\n10 epochs"])
+# two lines each: on one, "30 epochs" ran into "standardised"
+ax3.set_xticks(range(len(names)), ["untrained", "10\nepochs", "30\nepochs",
+                                   "standardised,\n10 epochs"])
 ax3.set_ylim(0, 1)
 ax3.set_ylabel("orientation selectivity index")
 ax3.set_title("selectivity of every centre unit\n(bars: medians)")

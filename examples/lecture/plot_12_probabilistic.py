@@ -70,11 +70,16 @@ ax_r.bar(centres[seen], table["accuracy"][seen], width=0.09, color=figures.COLOR
 ax_r.plot(table["confidence"][seen], table["accuracy"][seen], "o", color=figures.COLORS["dense"],
           ms=4, label="(mean confidence, accuracy)")
 ax_r.set_xlim(0, 1)
-ax_r.set_ylim(0, 1)
+# accuracy runs from 0 to 1; the band above 1 holds the legend, so it never covers a bar
+# whatever the bins hold (a bin right at accuracy 1 sat under it)
+ax_r.set_ylim(0, 1.32)
+ax_r.set_yticks(np.linspace(0, 1, 6))
+ax_r.spines["left"].set_bounds(0, 1)
 ax_r.set_xlabel("confidence (probability of the answer)")
 ax_r.set_ylabel("accuracy")
 ax_r.set_title(f"reliability diagram, ECE {table['ece']:.3f}")
-ax_r.legend(frameon=False, loc="upper left")
+ax_r.legend(frameon=False, loc="upper left", ncols=2, fontsize="small", borderaxespad=0.1,
+            columnspacing=1.0, handlelength=1.5)
 ax_n.bar(centres, table["count"], width=0.09, color=figures.COLORS["grey"])
 ax_n.set_yscale("log")
 ax_n.set_ylim(0.5, 2000)
