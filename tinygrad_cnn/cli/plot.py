@@ -51,9 +51,10 @@ def run(args) -> int:
     from ..viz.metrics import read_metrics
     from ..viz.plots import check_picture_path, learning_curves, save_figure
 
-    check_picture_path(args.output, args.force)
+    # the log first: a wrong input is named even where matplotlib is missing
     runs = read_metrics(args.metrics)
     chosen = choose_run(runs, args.run, args.metrics)
+    check_picture_path(args.output, args.force)
     title = os.path.basename(args.metrics) + (f", run {chosen.name}" if len(runs) > 1 else "")
     path = save_figure(learning_curves(chosen.epochs, title=title), args.output, args.force)
     say(f"wrote {path} ({len(chosen.epochs)} epochs"
