@@ -149,7 +149,7 @@ class ReLUOp(Function):
 
     def forward(ctx, x):
         xp = xp_of(x)
-        out = xp.maximum(x, 0, out=ws.empty_like(xp, x))
+        out = xp.maximum(x, ws.zero_operand(xp, x), out=ws.empty_like(xp, x))
         ctx.save_for_backward(out)
         return out
 

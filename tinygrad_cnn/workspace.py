@@ -125,9 +125,38 @@ def zeros(xp, shape, dtype):
     return buf
 
 
+_zero_operands: OrderedDict = OrderedDict()
+
+
+def zero_operand(xp, like):
+    """The fastest zero to compare ``like`` with elementwise (``maximum(x, zero)``).
+
+    On the host a read-only array of zeros laid out as ``like``: NumPy's ``maximum`` of
+    two arrays runs its SIMD loop, while against a scalar it took three times longer
+    (41 against 117-150 us for a 64x6x28x28 float32 ReLU, NumPy 2.4). One is kept per
+    shape, dtype and layout, the least recently used dropped past :data:`_MAX_SHAPES`. On
+    a GPU the scalar ``0``, which costs no memory read.
+    """
+    if xp is not np or like.size * like.dtype.itemsize < _MIN_BYTES:
+        return 0
+    key = (like.shape, like.dtype.str, like.strides)
+    with _lock:
+        zero = _zero_operands.get(key)
+        if zero is None:
+            zero = np.zeros_like(like, order="K")  # keeps like's memory order
+            zero.flags.writeable = False
+            _zero_operands[key] = zero
+            while len(_zero_operands) > _MAX_SHAPES:
+                _zero_operands.popitem(last=False)
+        else:
+            _zero_operands.move_to_end(key)
+    return zero
+
+
 def clear() -> None:
     """Forget every cached buffer (their memory is freed once no array uses it)."""
     global _held
     with _lock:
         _cache.clear()
+        _zero_operands.clear()
         _held = 0
