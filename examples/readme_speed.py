@@ -29,11 +29,19 @@ BEGIN, END = "<!-- speed:begin -->", "<!-- speed:end -->"
 
 
 def render(bench: dict, epoch: dict) -> str:
+    """The generated part of the speed section: the commands, as the JSON says they ran,
+    and their tables."""
+    command = "tinygrad-cnn bench" + (f" --rounds {bench['rounds']}" if bench["rounds"] != 5
+                                      else "")
+    if bench.get("busy"):
+        command += f" --busy {bench['busy']['processes']}"
+    epoch_command = "python examples/benchmark_busy_epoch.py" + (
+        f" --rounds {epoch['rounds']}" if epoch["rounds"] != 3 else "") + (
+        f" --busy {epoch['busy']}" if epoch["busy"] != 1 else "")
     return "\n".join([
-        "Training steps and inference (`tinygrad-cnn bench --busy 1`):", "",
-        format_report(bench), "",
-        "A whole epoch, quiet and beside a busy process "
-        "(`python examples/benchmark_busy_epoch.py`):", "", format_table(epoch), ""])
+        f"Training steps and inference (`{command}`):", "", format_report(bench),
+        "", f"A whole epoch, quiet and beside a busy process (`{epoch_command}`):", "",
+        format_table(epoch), ""])
 
 
 def main(argv=None) -> int:
