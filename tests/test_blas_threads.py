@@ -203,3 +203,11 @@ def test_threads_out_of_range_is_one_line(main):
     status, out, err = main("train", "--threads", "0")
     assert status == 2
     assert "--threads: expected an integer from 1 to 1,024" in err
+
+
+@pytest.mark.parametrize("two, chosen", [(97e-6, 1), (90e-6, 2)])
+def test_a_second_thread_must_be_clearly_faster_to_be_kept(two, chosen):
+    machine = Machine({1: 100e-6, 2: two})
+    tuner = make_tuner(machine)
+    machine.run(tuner, 8)
+    assert tuner.choice == chosen

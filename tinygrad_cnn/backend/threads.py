@@ -178,7 +178,7 @@ class ThreadTuner:
     Call :meth:`begin` before a batch and :meth:`end` (with the batch's item count) after
     it. While probing, the tuner runs each candidate count for ``settle`` batches it does
     not time (the new count's first products warm up) and ``probe`` timed ones, keeps the
-    fastest per item, and stops probing a candidate early when one of its batches is three
+    fewest threads within ``prefer_fewer`` (5%) of the fastest per item, and stops probing a candidate early when one of its batches is three
     times slower than the best so far, or its untimed first batch six times slower (two
     threads beside a busy process can be ten times slower: a full probe would cost
     seconds). Once settled it keeps the last ``window`` batch times; their median leaving
@@ -191,10 +191,11 @@ class ThreadTuner:
     ``clock`` and ``apply`` are injectable so the logic is tested without a BLAS or timing.
     """
 
-    def __init__(self, name: str = "work", options=None, probe: int = 3, settle: int = 1,
+    def __init__(self, name: str = "work", options=None, probe: int = 4, settle: int = 1,
                  window: int = 8, drift: float = 1.35, recheck: float = 10.0,
-                 clock=time.perf_counter, apply=None):
+                 prefer_fewer: float = 0.05, clock=time.perf_counter, apply=None):
         self.name = name
+        self.prefer_fewer = prefer_fewer
         self._options = tuple(options) if options is not None else None
         self.probe, self.settle, self.window_size = probe, settle, window
         self.drift, self.base_recheck = drift, recheck
@@ -290,7 +291,11 @@ class ThreadTuner:
             self._next_candidate()
             return
         previous = self.choice
-        self.choice = min(self._results, key=self._results.get)
+        # the fewest threads within ``prefer_fewer`` of the fastest: a tie is not worth a
+        # second thread, which a busy neighbour would later make costly
+        best = min(self._results.values())
+        self.choice = min(c for c, t in self._results.items()
+                          if t <= best * (1 + self.prefer_fewer))
         self.last_probe = dict(sorted(self._results.items()))
         self._baseline = self._results[self.choice]
         self._window.clear()
