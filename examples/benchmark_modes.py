@@ -34,7 +34,8 @@ import sys
 CHILD = r'''
 import json, os, resource, sys, time
 import numpy as np
-library, batch, threads, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+library, batch, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+seconds = float(sys.argv[4])
 from threadpoolctl import ThreadpoolController
 rng = np.random.default_rng(0)
 x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
@@ -135,7 +136,8 @@ def main(argv=None) -> int:
         rows.append(row)
         print(f"{i + 1:3d}  {row['rate']:8,.0f} images/s  cpu {row['cpus']}  steal "
               f"{100 * row['steal']:4.1f}%  thp {row['thp_mib']:4d} MiB  faults/step "
-              f"{row['faults_per_step']:6.1f}  align {row['align']}  kernel {row['kernel']}", file=sys.stderr,
+              f"{row['faults_per_step']:6.1f}  align {row['align']}  kernel {row['kernel']}",
+              file=sys.stderr,
               flush=True)
     if args.json:
         print(json.dumps(rows, indent=1))

@@ -84,7 +84,8 @@ def main(argv=None) -> None:
     with tg.no_grad():
         ours = model(tg.Tensor(test.images)).numpy()
     trained = np.mean(theirs.argmax(1) == test.labels)
-    print(f"PyTorch LeNet, 1 epoch: test accuracy {100 * trained:.1f}%; imported here: largest |logit difference| {np.abs(theirs - ours).max():.2g}, "
+    print(f"PyTorch LeNet, 1 epoch: test accuracy {100 * trained:.1f}%; imported here: "
+          f"largest |logit difference| {np.abs(theirs - ours).max():.2g}, "
           f"argmax agreement {100 * np.mean(theirs.argmax(1) == ours.argmax(1)):.1f}%")
     print("layers:", ", ".join(f"{name} ({type(m).__name__})" for name, m in
                                model.named_children()))

@@ -259,7 +259,8 @@ def canvas(size=(112, 140), n_digits: int = 6, seed: int = 0):
     picture = np.zeros((1, 1) + tuple(size), np.float32)
     placed, corners = [], []
     while len(placed) < n_digits:
-        r, c = 4 * rng.integers(0, (size[0] - 28) // 4 + 1), 4 * rng.integers(0, (size[1] - 28) // 4 + 1)
+        r = 4 * rng.integers(0, (size[0] - 28) // 4 + 1)  # drawn before c, as before
+        c = 4 * rng.integers(0, (size[1] - 28) // 4 + 1)
         if all(abs(r - r2) >= 28 or abs(c - c2) >= 28 for r2, c2 in corners):
             k = int(rng.integers(len(images)))
             picture[0, 0, r:r + 28, c:c + 28] = images[k, 0]

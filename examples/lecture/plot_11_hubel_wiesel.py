@@ -52,11 +52,13 @@ print(f"conv2 units with an index above 0.3 after 10 epochs: "
 # whose change alone moves the unit at the centre of the map.
 linear = claims_more.linearity_error(lenet)
 for stage, error in linear.items():
-    print(f"{stage}: departure from linearity {figures.quote(f'p11.linear_{stage}', error, '{:.1e}')}")
+    quoted = figures.quote(f"p11.linear_{stage}", error, "{:.1e}")
+    print(f"{stage}: departure from linearity {quoted}")
 field1 = claims_more.receptive_pixels(lenet, "conv1")
 field2 = claims_more.receptive_pixels(lenet, "conv2", channel=3)
-print(f"pixels that move the centre unit: conv1 {figures.quote('p11.field_conv1', int(field1.sum()), '{}')}"
-      f", conv2 {figures.quote('p11.field_conv2', int(field2.sum()), '{}')}")
+print("pixels that move the centre unit: conv1",
+      figures.quote("p11.field_conv1", int(field1.sum()), "{}") + ", conv2",
+      figures.quote("p11.field_conv2", int(field2.sum()), "{}"))
 
 # %%
 # Complex cells: the preferred bar moved across itself
@@ -101,8 +103,8 @@ for ax, stage, layer in ((ax1, "relu1", "conv1"), (ax2, "relu2", "conv2")):
     ax.set_xlabel("bar orientation (degrees)")
     ax.set_ylabel("response / its maximum")
     ax.set_title(f"{layer} + ReLU, centre units, 10 epochs\n(colour: selectivity index)")
-fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, 1), cmap="viridis"), ax=ax2, label="selectivity index",
-             shrink=0.8)
+fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, 1), cmap="viridis"), ax=ax2,
+             label="selectivity index", shrink=0.8)
 names = list(networks)
 for row, (stage, color, dx) in enumerate((("relu1", figures.COLORS["grey"], -0.15),
                                           ("relu2", figures.COLORS["conv"], 0.15))):

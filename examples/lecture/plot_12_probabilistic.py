@@ -39,7 +39,8 @@ print(f"gradient from backpropagation against (p - onehot) / N: largest differen
 # confidence), in ten bins; in each bin, how often the answer is right.
 table = claims_more.reliability(claims_more.probabilities(lenet, images), labels)
 print(f"expected calibration error: {figures.quote('p12.ece', table['ece'], '{:.3f}')}; "
-      f"mean confidence {figures.quote('p12.mean_confidence', table['mean_confidence'], '{:.1%}')}, "
+      "mean confidence "
+      f"{figures.quote('p12.mean_confidence', table['mean_confidence'], '{:.1%}')}, "
       f"accuracy {figures.quote('p12.accuracy', table['accuracy_all'], '{:.1%}')}")
 top = table["count"][-1]
 print(f"digits with confidence above 0.9: {figures.quote('p12.top_bin_count', int(top), '{:,}')}, "

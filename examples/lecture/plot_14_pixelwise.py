@@ -41,7 +41,8 @@ print(f"where a window's frame is dark: largest difference "
 print(f"everywhere: same class for "
       f"{figures.quote('p14.same_class', result['same_class'], '{:.1%}')} of the windows")
 print(f"one pass {figures.quote('p14.time_fcn', 1e3 * times[0], '{:.1f}', machine=True)} ms, "
-      f"every window {figures.quote('p14.time_windows', 1e3 * times[1], '{:.1f}', machine=True)} ms:"
+      "every window "
+      f"{figures.quote('p14.time_windows', 1e3 * times[1], '{:.1f}', machine=True)} ms:"
       f" {figures.quote('p14.speedup', times[1] / times[0], '{:.0f}', machine=True)} times faster")
 
 # %%

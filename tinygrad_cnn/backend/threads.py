@@ -178,15 +178,16 @@ class ThreadTuner:
     Call :meth:`begin` before a batch and :meth:`end` (with the batch's item count) after
     it. While probing, the tuner runs each candidate count for ``settle`` batches it does
     not time (the new count's first products warm up) and ``probe`` timed ones, keeps the
-    fewest threads within ``prefer_fewer`` (5%) of the fastest per item, and stops probing a candidate early when one of its batches is three
-    times slower than the best so far, or its untimed first batch six times slower (two
-    threads beside a busy process can be ten times slower: a full probe would cost
-    seconds). Once settled it keeps the last ``window`` batch times; their median leaving
-    ``[baseline / drift, baseline * drift]`` means the machine's load changed, and a new
-    probe starts when the change could alter the choice (slower with more than the fewest
-    threads, faster with fewer than the most). Without such a drift it probes again after
-    ``recheck`` seconds, doubling that interval (to at most 16 times) while the choice
-    stands, so a machine that became quiet is noticed and a steady one pays almost nothing.
+    fewest threads within ``prefer_fewer`` (5%) of the fastest per item, and stops probing a
+    candidate early when one of its batches is three times slower than the best so far, or
+    its untimed first batch six times slower (two threads beside a busy process can be ten
+    times slower: a full probe would cost seconds). Once settled it keeps the last
+    ``window`` batch times; their median leaving ``[baseline / drift, baseline * drift]``
+    means the machine's load changed, and a new probe starts when the change could alter
+    the choice (slower with more than the fewest threads, faster with fewer than the most).
+    Without such a drift it probes again after ``recheck`` seconds, doubling that interval
+    (to at most 16 times) while the choice stands, so a machine that became quiet is
+    noticed and a steady one pays almost nothing.
 
     ``clock`` and ``apply`` are injectable so the logic is tested without a BLAS or timing.
     """
