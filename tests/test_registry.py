@@ -67,29 +67,15 @@ def made_up(tmp_path):
     assert NAME not in dataset_names()
 
 
-def run_cli(capsys, *args):
-    from tinygrad_cnn.cli import main
-
-    try:
-        status = main([str(a) for a in args])
-    except SystemExit as exc:  # argparse's usage errors
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def test_a_made_up_dataset_trains_through_the_cli(made_up, tmp_path, capsys, monkeypatch):
+def test_a_made_up_dataset_trains_through_the_cli(made_up, tmp_path, main):
     info, mirror = made_up
-    monkeypatch.setenv("TINYGRAD_CNN_DATA", str(tmp_path / "no-data-here"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder = tmp_path / "data" / NAME  # the files where --data-dir finds them
     folder.mkdir(parents=True)
     for path in mirror.iterdir():
         (folder / path.name).write_bytes(path.read_bytes())
     checkpoint, log = tmp_path / "bars.npz", tmp_path / "bars.jsonl"
-    status, out, err = run_cli(capsys, "train", "--dataset", NAME, "--data-dir",
-                               tmp_path / "data", "--epochs", "1", "--checkpoint", checkpoint,
-                               "--log", log)
+    status, out, err = main("train", "--dataset", NAME, "--data-dir", tmp_path / "data",
+                            "--epochs", "1", "--checkpoint", checkpoint, "--log", log)
     assert status == 0, err
     # the record's title, sizes and recipe (adam at 3e-3, not the sample's 2e-3 cosine)
     assert "training LeNet-5 on Tiny bars (300 train / 60 test images) with adam lr 0.003 " \
@@ -106,7 +92,7 @@ def test_a_made_up_dataset_trains_through_the_cli(made_up, tmp_path, capsys, mon
     assert state["model"]["fc3.weight"].shape == (3, 84)  # one output per class of the record
     assert inspect_checkpoint(checkpoint)["config"]["dataset"] == NAME
 
-    status, out, err = run_cli(capsys, "evaluate", "--checkpoint", checkpoint)
+    status, out, err = main("evaluate", "--checkpoint", checkpoint)
     assert status == 0, err
     assert f"{NAME} test set, 60 images, epoch 1" in out and "bar at " in out
 
