@@ -107,3 +107,14 @@ def check_op_torch(case: OpCase, seed: int = 0) -> None:
         if a.requires_grad:
             np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6, atol=1e-9,
                                        err_msg=f"{case.name}: gradient of input {k}")
+
+
+def sample_subsets(n_train: int, n_test: int):
+    """The first ``n_train`` training and ``n_test`` test images of the bundled sample
+    (normalised), as ``(train, test)`` ArrayDatasets: training runs that stay fast."""
+    from tinygrad_cnn.data import ArrayDataset, MNISTSample
+
+    train = MNISTSample(train=True, normalize=True)
+    test = MNISTSample(train=False, normalize=True)
+    return (ArrayDataset(train.images[:n_train], train.labels[:n_train], train.classes),
+            ArrayDataset(test.images[:n_test], test.labels[:n_test], test.classes))

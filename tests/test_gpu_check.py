@@ -9,9 +9,10 @@ import io
 import pathlib
 
 import pytest
+from helpers import sample_subsets
 
 import tinygrad_cnn as tg
-from tinygrad_cnn.data import ArrayDataset, MNISTSample
+from tinygrad_cnn.data import ArrayDataset
 from tinygrad_cnn.train import loop
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -50,10 +51,7 @@ def test_the_suite_part_runs_to_the_end_and_lists_the_failures_by_file(monkeypat
 
 @pytest.fixture(scope="module")
 def tiny():
-    train = MNISTSample(train=True, normalize=True)
-    test = MNISTSample(train=False, normalize=True)
-    return (ArrayDataset(train.images[:96], train.labels[:96], train.classes),
-            ArrayDataset(test.images[:64], test.labels[:64], test.classes))
+    return sample_subsets(96, 64)
 
 
 def in_process_cli(monkeypatch, datasets_for):

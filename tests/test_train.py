@@ -8,29 +8,24 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import sample_subsets
 
 from tinygrad_cnn import serialization
 from tinygrad_cnn.train import epoch as epoch_module
 from tinygrad_cnn.train import loop as train_module
-from tinygrad_cnn.data import ArrayDataset, MNISTSample
 from tinygrad_cnn.optim import Adam
 from tinygrad_cnn.train import TrainConfig, TrainingInterrupted, fit, read_checkpoint
 
 
 @pytest.fixture(scope="module")
 def small_sets():
-    train = MNISTSample(train=True, normalize=True)
-    test = MNISTSample(train=False, normalize=True)
-    return (ArrayDataset(train.images[:320], train.labels[:320], train.classes),
-            ArrayDataset(test.images[:200], test.labels[:200], test.classes))
+    return sample_subsets(320, 200)
 
 
 @pytest.fixture(scope="module")
-def tiny_sets(small_sets):
+def tiny_sets():
     """Three batches of 32 per epoch: enough for tests of the loop's bookkeeping."""
-    (train, test) = small_sets
-    return (ArrayDataset(train.images[:96], train.labels[:96], train.classes),
-            ArrayDataset(test.images[:64], test.labels[:64], test.classes))
+    return sample_subsets(96, 64)
 
 
 def config(tmp_path, **kw):
