@@ -7,8 +7,9 @@ NumPy's single-threaded work). On a machine where another process is running, a 
 scheduler has parked costs a whole time slice at every product: a training step measured
 at 6-7 ms with one thread took 40-90 ms with two beside one busy process. No rule of thumb
 from the core count gets both cases right, so a :class:`ThreadTuner` times real batches
-with each candidate count, keeps the fastest, and looks again when the batches' time
-drifts (another process started or stopped) and, less and less often, when it does not.
+with each candidate count, keeps the fewest threads within 5% of the fastest, and looks
+again when the batches' time drifts (another process started or stopped) and, less and
+less often, when it does not.
 
 The count is set through threadpoolctl (NumPy's OpenBLAS or MKL alike): one ``ctypes`` call
 of about a microsecond, cheap enough to call around every batch. A user fixes the count
