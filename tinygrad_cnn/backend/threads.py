@@ -213,6 +213,7 @@ class ThreadTuner:
     def restart(self) -> None:
         """Forget the choice and probe again from the next batch."""
         self.choice = None
+        self._candidates = None
         self._queue: list = []
         self._samples: list = []
         self._skip = 0
@@ -224,7 +225,13 @@ class ThreadTuner:
         self._started = None
 
     def options(self) -> tuple:
-        return self._options if self._options is not None else candidates()
+        """The counts this tuner chooses among: read from the machine when it (re)starts
+        and before each probe, not per batch (an affinity syscall and three environment
+        lookups would otherwise sit in every step)."""
+        if self._candidates is None:
+            self._candidates = (self._options if self._options is not None
+                                else candidates())
+        return self._candidates
 
     def _set(self, count: int) -> None:
         self._apply(count)  # cheap when already set; another tuner may have changed it
@@ -232,6 +239,7 @@ class ThreadTuner:
 
     def _start_probe(self) -> None:
         self.probes += 1
+        self._candidates = None  # the cores or the environment may have changed meanwhile
         options = self.options()
         # the standing choice first: its numbers are the yardstick for early stops
         self._queue = sorted(options, key=lambda c: (c != self.choice, c))
