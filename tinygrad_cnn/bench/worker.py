@@ -252,39 +252,51 @@ def build_torch(weights, device: str = "cpu"):
     return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
 
+def tuned(fn, kind: str):
+    """``fn(x, ...)`` run between the ``begin`` and ``end`` of the process's thread tuner
+    for ``kind`` (``x.shape[0]`` items), so a benchmark's steps choose their BLAS threads
+    as ``tinygrad-cnn train`` does (CPU only). The tuner is ``run.tuner``."""
+    from tinygrad_cnn.backend import threads
+
+    tuner = threads.tuner(kind)
+
+    def run(x, *rest):
+        tuner.begin()
+        result = fn(x, *rest)
+        tuner.end(x.shape[0])
+        return result
+
+    run.tuner = tuner
+    return run
+
+
 def _ours(task, device, weights, batches):
     """Our step (or forward pass), its checked value, a sync function, the version and
     the thread tuner (None on a GPU)."""
     import tinygrad_cnn as tg
     from tinygrad_cnn import backend
-    from tinygrad_cnn.backend import threads
 
     model, opt = build_ours(weights, device)
     data = [(tg.Tensor(x, device=device), tg.Tensor(y, device=device)) for x, y in batches]
     if task == "train":
-        train = train_step_ours(model, opt)
-
-        def run(i):
-            return train(*data[i])
+        work = train_step_ours(model, opt)
     else:
         model.eval()
 
-        def run(i):
+        def work(x, _labels):
             with tg.no_grad():
-                return model(data[i][0])
+                return model(x)
 
     if backend.is_accelerator(device):
-        return run, _value, lambda: backend.synchronize(device), tg.__version__, None
-    # the BLAS threads chosen by timing these steps, as `tinygrad-cnn train` chooses them
-    tuner = threads.tuner("training" if task == "train" else "inference")
+        def step(i):
+            return work(*data[i])
+        return step, _value, lambda: backend.synchronize(device), tg.__version__, None
+    work = tuned(work, "training" if task == "train" else "inference")
 
     def step(i):
-        tuner.begin()
-        result = run(i)
-        tuner.end(data[i][0].shape[0])
-        return result
+        return work(*data[i])
 
-    return step, _value, lambda: None, tg.__version__, tuner
+    return step, _value, lambda: None, tg.__version__, work.tuner
 
 
 def _value(result):
