@@ -30,10 +30,11 @@ import subprocess
 import sys
 import tempfile
 
+from tinygrad_cnn.backend.threads import available_cores
 from tinygrad_cnn.bench.busy import BusyProcesses
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CORES = len(os.sched_getaffinity(0))
+CORES = available_cores()
 
 
 def programs(dataset: str, log: str) -> dict:

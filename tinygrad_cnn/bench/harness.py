@@ -32,6 +32,7 @@ import tempfile
 import numpy as np
 
 from .. import backend
+from ..backend.threads import available_cores
 from ..train.config import LIMITS as TRAIN_LIMITS, Bound
 from . import worker as bw
 from .busy import BusyProcesses
@@ -90,11 +91,8 @@ def threads_bound() -> Bound:
 
 
 def default_threads() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    """The cores this process may run on (the count the thread tuners also start from)."""
+    return available_cores()
 
 
 # ----------------------------------------------------------------------------- memory
