@@ -15,8 +15,8 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_cnn.bench import epoch as be
 from tinygrad_cnn import cli
+from tinygrad_cnn.bench import epoch as be
 from tinygrad_cnn.bench import worker as benchmark_worker
 from tinygrad_cnn.data import MNISTSample
 

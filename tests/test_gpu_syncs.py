@@ -14,11 +14,11 @@ import pytest
 
 import tinygrad_cnn as tg
 from tinygrad_cnn import train
+from tinygrad_cnn.data import ArrayDataset, DataLoader, MNISTSample, RandomShift
+from tinygrad_cnn.models import LeNet5
 from tinygrad_cnn.train import epoch as train_epoch_module
 from tinygrad_cnn.train import loop as train_loop
-from tinygrad_cnn.data import ArrayDataset, DataLoader, MNISTSample, RandomShift
 from tinygrad_cnn.train.metrics import evaluate
-from tinygrad_cnn.models import LeNet5
 
 cupy_double = sys.modules.get("cupy_double")
 pytestmark = pytest.mark.skipif(

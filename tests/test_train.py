@@ -11,10 +11,10 @@ import pytest
 from helpers import sample_subsets
 
 from tinygrad_cnn import serialization
-from tinygrad_cnn.train import epoch as epoch_module
-from tinygrad_cnn.train import loop as train_module
 from tinygrad_cnn.optim import Adam
 from tinygrad_cnn.train import TrainConfig, TrainingInterrupted, fit, read_checkpoint
+from tinygrad_cnn.train import epoch as epoch_module
+from tinygrad_cnn.train import loop as train_module
 
 
 @pytest.fixture(scope="module")
@@ -409,8 +409,8 @@ def test_hand_edited_checkpoints_fail_naming_file_and_field(tmp_path, saved_chec
 def test_a_checkpoint_of_another_model_is_refused_before_reading_arrays(tmp_path,
                                                                         saved_checkpoint,
                                                                         monkeypatch):
-    from tinygrad_cnn.train import checkpoint
     from tinygrad_cnn.models import LeNet5
+    from tinygrad_cnn.train import checkpoint
 
     monkeypatch.setattr(checkpoint, "load", lambda *a, **k: pytest.fail("arrays were read"))
     with pytest.raises(serialization.CheckpointError) as info:

@@ -12,9 +12,8 @@ import pytest
 
 from tinygrad_cnn import serialization
 from tinygrad_cnn.data import ArrayDataset, MNISTSample
-from tinygrad_cnn.train import TrainConfig, fit, read_checkpoint
+from tinygrad_cnn.train import TrainConfig, fit, read_checkpoint, runlog
 from tinygrad_cnn.train import loop as train_module
-from tinygrad_cnn.train import runlog
 from tinygrad_cnn.train.lock import CheckpointInUseError, CheckpointLock
 
 

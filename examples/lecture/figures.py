@@ -22,8 +22,9 @@ if "--save" in sys.argv:
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from numbers_file import quote, timings  # noqa: E402,F401  (re-exported for the scripts)
 from tinygrad_cnn.fileio import atomic_write  # noqa: E402
+
+from numbers_file import quote, timings  # noqa: E402,F401  (re-exported for the scripts)
 
 STYLE = {
     "figure.dpi": 100, "savefig.dpi": 100, "font.size": 9, "axes.titlesize": 9.5,

@@ -23,8 +23,9 @@ Page: :doc:`/lecture/11-hubel-wiesel`.
 import matplotlib.pyplot as plt
 import numpy as np
 
-import claims
 import claims_more
+
+import claims
 import figures
 
 lenet = claims.trained("LeNet-5")
@@ -106,8 +107,8 @@ for ax, stage, layer in ((ax1, "relu1", "conv1"), (ax2, "relu2", "conv2")):
 fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, 1), cmap="viridis"), ax=ax2,
              label="selectivity index", shrink=0.8)
 names = list(networks)
-for row, (stage, color, dx) in enumerate((("relu1", figures.COLORS["grey"], -0.15),
-                                          ("relu2", figures.COLORS["conv"], 0.15))):
+for stage, color, dx in (("relu1", figures.COLORS["grey"], -0.15),
+                         ("relu2", figures.COLORS["conv"], 0.15)):
     for i, name in enumerate(names):
         values = table[name, stage]
         values = values[np.isfinite(values)]

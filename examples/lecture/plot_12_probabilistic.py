@@ -17,8 +17,9 @@ Page: :doc:`/lecture/12-probabilistic`.
 import matplotlib.pyplot as plt
 import numpy as np
 
-import claims
 import claims_more
+
+import claims
 import figures
 
 lenet = claims.trained("LeNet-5")

@@ -17,10 +17,11 @@ Page: :doc:`/lecture/13-smarter-head`.
 # digit; tested on the 1,000 test digits moved by 0 to 4 pixels (mean of four directions).
 import matplotlib.pyplot as plt
 import numpy as np
+from tinygrad_cnn.models import LeNet5GAP
 
 import claims_more
+
 import figures
-from tinygrad_cnn.models import LeNet5GAP
 
 print(LeNet5GAP())
 names = {"LeNet-5": "lenet", "LeNet-5, conv head + GAP": "gap",
@@ -50,7 +51,7 @@ fig, (ax, ax_p) = plt.subplots(1, 2, figsize=(9.6, 3.6), layout="constrained",
                                width_ratios=[1.5, 1])
 colors = {"LeNet-5": figures.COLORS["conv"], "LeNet-5, conv head + GAP": figures.COLORS["pool"],
           "LeNet-5 without pooling": figures.COLORS["orange"], "MLP": figures.COLORS["dense"]}
-for name, (params, accs) in table.items():
+for name, (_params, accs) in table.items():
     ax.plot(moves, 100 * np.array(accs), "o-", color=colors[name], label=name)
 ax.set_xticks(moves)
 ax.set_ylim(0, 100)

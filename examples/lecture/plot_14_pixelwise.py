@@ -15,11 +15,12 @@ Page: :doc:`/lecture/14-pixelwise`.
 # ---------------------------
 import matplotlib.pyplot as plt
 import numpy as np
+from tinygrad_cnn.models import fully_convolutional
+
+import claims_more
 
 import claims
-import claims_more
 import figures
-from tinygrad_cnn.models import fully_convolutional
 
 lenet = claims.trained("LeNet-5")
 print(fully_convolutional(lenet))
@@ -68,7 +69,7 @@ colours[..., 3] = np.where(confidence > 0.9, 0.75, 0.0)
 ax_m.imshow(np.ones((H, W)), cmap="gray", vmin=0, vmax=1)
 ax_m.imshow(colours, extent=extent)
 ax_m.imshow(np.ma.masked_equal(picture[0, 0], 0), cmap="gray_r", vmin=0, vmax=1, alpha=0.6)
-for label, (r, c) in zip(labels, corners):       # the window exactly on each digit
+for r, c in corners:       # the window exactly on each digit
     ax_m.text(c + 14, r - 1, str(classes[r // 4, c // 4]), ha="center", va="bottom",
               fontsize=8, fontweight="bold")
 for spine in ax_m.spines.values():

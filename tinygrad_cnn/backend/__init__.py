@@ -55,7 +55,8 @@ __all__ = [
     "CounterRNG", "Device", "DeviceError", "DeviceSettingError", "array_module",
     "canonical_seed", "check_later", "cuda_status",
     "default_device", "default_device_setting", "device_choices",
-    "device_names", "device_of", "device_rng", "free_memory_bytes", "get", "get_state", "gpu_properties",
+    "device_names", "device_of", "device_rng", "free_memory_bytes", "get", "get_state",
+    "gpu_properties",
     "host_rng", "is_accelerator", "manual_seed", "move", "on_accelerator", "parse_device",
     "require_cuda", "set_state", "stack_versions", "synchronize", "to_host", "xp_of",
 ]

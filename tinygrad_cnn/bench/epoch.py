@@ -41,8 +41,15 @@ from .. import backend
 from ..checks import is_int
 from ..data import check_data_source, dataset_names, get_dataset, load_datasets
 from . import worker as bw
-from .harness import LIMITS, BenchmarkError, default_threads, run_process, threads_bound
-from .harness import torch_status, worker_env
+from .harness import (
+    LIMITS,
+    BenchmarkError,
+    default_threads,
+    run_process,
+    threads_bound,
+    torch_status,
+    worker_env,
+)
 from .stats import format_ratio, quiet_or_all, ratio_summary, same_result, spread
 
 BATCH = 64

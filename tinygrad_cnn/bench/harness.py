@@ -33,7 +33,8 @@ import numpy as np
 
 from .. import backend
 from ..backend.threads import available_cores
-from ..train.config import LIMITS as TRAIN_LIMITS, Bound
+from ..train.config import LIMITS as TRAIN_LIMITS
+from ..train.config import Bound
 from . import worker as bw
 from .busy import BusyProcesses
 from .report import case_name, library_name

@@ -25,10 +25,9 @@ import sys
 
 import numpy as np
 
-from .. import backend, optim
-from ..backend import threads
+from .. import backend, data, optim
 from ..autograd import no_grad
-from .. import data
+from ..backend import threads
 from ..data import DataLoader, DatasetError, RandomShift, RegistryView, get_dataset
 from ..fileio import check_writable
 from ..models import LeNet5

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..backend import threads
 from ..autograd import no_grad
+from ..backend import threads
 from ..nn import functional as F
 from .progress import progress_bar
 
