@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tinygrad_cnn.viz import GraphvizNotFoundError
 from tinygrad_cnn.viz.plots import MissingDependencyError
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -79,3 +80,5 @@ def test_page_code_runs(page, tmp_path, monkeypatch):
                 exec(compile("\n" * (line - 1) + code, str(page), "exec"), namespace)
             except MissingDependencyError as exc:  # an optional extra (onnx, torch, ...)
                 pytest.skip(f"{page.name} line {line}: {exc}")
+            except GraphvizNotFoundError as exc:  # the system's dot program, not ours
+                pytest.skip(f"{page.name} line {line}: {str(exc).split('. Install')[0]}")

@@ -17,7 +17,8 @@ from ..fileio import check_output, write_output
 
 
 class GraphvizNotFoundError(graphviz.ExecutableNotFound):
-    """The Graphviz ``dot`` program is missing; the DOT source was written anyway."""
+    """The Graphviz ``dot`` program is missing. The DOT source was written anyway, unless a
+    file tinygrad-cnn did not write stands in its place (then the message says that too)."""
 
     def __init__(self, message: str):
         RuntimeError.__init__(self, message)
@@ -88,11 +89,15 @@ def render(dot: graphviz.Digraph, path, format=None, force: bool = False) -> str
         picture = dot.pipe(format=format)
     except graphviz.ExecutableNotFound:
         dot_path = f"{stem}.dot"
-        write_output(dot_path, source, "dot", force, "DOT source")
+        missing = (f"cannot render {path}: the Graphviz 'dot' program is not installed or not "
+                   f"on PATH. Install it with: {install_hint()}.")
+        try:
+            write_output(dot_path, source, "dot", force, "DOT source")
+        except FileExistsError as exc:  # both problems in one message; that file is kept
+            raise GraphvizNotFoundError(f"{missing} The DOT source was not written either: "
+                                        f"{exc}") from None
         raise GraphvizNotFoundError(
-            f"cannot render {path}: the Graphviz 'dot' program is not installed or not on "
-            f"PATH. Install it with: {install_hint()}. The DOT source was written to "
-            f"{dot_path}; render it later with: dot -T{format} {dot_path} -o {path}"
-        ) from None
+            f"{missing} The DOT source was written to {dot_path}; render it later with: "
+            f"dot -T{format} {dot_path} -o {path}") from None
     write_output(path, picture, format, force, "graph")
     return path
