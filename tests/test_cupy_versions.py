@@ -16,7 +16,10 @@ from tinygrad_cnn import Tensor, backend
 from tinygrad_cnn.backend import generators
 from tinygrad_cnn.nn import functional as F
 
-cupy_double = sys.modules.get("cupy_double")
+_imported = sys.modules.get("cupy_double")
+# the double when it stands in for CuPy in this pass; imported beside real CuPy (a GPU run) it
+# counts nothing
+cupy_double = _imported if _imported is not None and _imported.installed() else None
 needs_double = pytest.mark.skipif(
     cupy_double is None or not backend.cuda_status()[0],
     reason="the CuPy 13/14 switch is the CuPy double's: run with TINYGRAD_CNN_TEST_CUPY=double "
