@@ -148,9 +148,11 @@ def test_training_thread_keeps_its_gradients_while_another_evaluates_under_no_gr
 
     step = threading.Barrier(2, timeout=WAIT)
     evaluated = []
+    # both models made here: tg.manual_seed is process-wide, as torch.manual_seed is, so two
+    # threads seeding and drawing at once would interleave their draws (seen on a GPU)
+    trained, other = _model(1), _model(2)
 
     def evaluate():
-        other = _model(2)
         for x, _ in batches:
             with tg.no_grad():
                 step.wait()  # the training thread runs one whole step now
@@ -160,7 +162,7 @@ def test_training_thread_keeps_its_gradients_while_another_evaluates_under_no_gr
 
     join = run_in_thread(evaluate)
     try:
-        got = _train(_model(1), batches, step)
+        got = _train(trained, batches, step)
     except BaseException:
         step.abort()  # frees the other thread, whose error would hide this one
         raise
