@@ -54,8 +54,9 @@ def _run(args, timeout, env=None, stdout_only=False):
         if code != 0 and stdout_only:
             output += done.stderr
     except subprocess.TimeoutExpired as exc:
-        output = (exc.stdout or b"").decode(errors="replace") if isinstance(
-            exc.stdout, bytes) else (exc.stdout or "")
+        # both streams: a command that prints JSON at the end says how far it got on stderr
+        output = "".join(part.decode(errors="replace") if isinstance(part, bytes) else part
+                         for part in (exc.stdout or "", exc.stderr or ""))
         output, code = output + f"\n(timed out after {timeout} s)", 124
     return code, output, time.perf_counter() - start
 
@@ -76,6 +77,9 @@ def part_suite(args):
     code, output, seconds = _run([sys.executable, "-m", "pytest", "-q", "-p",
                                   "no:cacheprovider", "-ra"], args.suite_timeout, env)
     summary, failures = summarise_pytest(output)
+    if args.suite_log:  # the whole output: the tail printed below may not reach the first failure
+        with open(args.suite_log, "w", encoding="utf-8") as log:
+            log.write(output)
     if code != 0:
         print(output[-6000:])
         for where, tests in failures.items():
@@ -258,8 +262,9 @@ def main() -> int:
     parser.add_argument("--parts", default=",".join(PARTS),
                         help=f"comma-separated subset of {', '.join(PARTS)}")
     parser.add_argument("--suite-timeout", type=int, default=240)
-    parser.add_argument("--bench-timeout", type=int, default=150)
-    parser.add_argument("--bench-batches", default="64,256,1024")
+    parser.add_argument("--suite-log", help="write the suite's whole output to this file")
+    parser.add_argument("--bench-timeout", type=int, default=300)
+    parser.add_argument("--bench-batches", default="64,1024")
     args = parser.parse_args()
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))
