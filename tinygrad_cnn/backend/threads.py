@@ -27,7 +27,8 @@ import statistics
 import time
 
 __all__ = ["ENV_VARS", "ThreadTuner", "available_cores", "blas_library", "blas_threads",
-           "candidates", "fixed_for", "fixed_threads", "get_num_threads", "set_blas_threads",
+           "candidates", "current_blas_threads", "fixed_for", "fixed_threads",
+           "get_num_threads", "set_blas_threads",
            "set_num_threads", "threads_setting", "tuner"]
 
 #: Environment variables that cap the BLAS threads (the smallest one set wins).
@@ -104,6 +105,14 @@ def blas_threads() -> int | None:
     """The BLAS's thread count now (None where it cannot be read)."""
     controllers = _blas_controllers()
     return controllers[0].num_threads if controllers else None
+
+
+def current_blas_threads() -> int:
+    """The BLAS thread count as last set here (read from the BLAS the first time): a dict
+    lookup, cheap enough for a decision per matrix product (:mod:`.products`)."""
+    if _state["current"] is None:
+        _state["current"] = blas_threads() or 1
+    return _state["current"]
 
 
 def set_blas_threads(count: int) -> None:
