@@ -31,8 +31,10 @@ over the gradient shifted by each kernel column, then ``KH`` row-shifted additio
 Large temporaries come from :mod:`tinygrad_cnn.workspace`, which recycles them between
 steps. The forward and input-gradient products go through
 :func:`tinygrad_cnn.backend.products.matmul`, which cuts a long product into chunks of
-columns where that was measured faster and gives the same bits (on one BLAS thread, LeNet-5's
-conv2 at batch 256). Groups are a batched matmul over a leading group axis (of size 1 for ``groups=1``);
+columns where that was measured faster and gives the same bits (on one BLAS thread,
+LeNet-5's conv2 at batch 256).
+
+Groups are a batched matmul over a leading group axis (of size 1 for ``groups=1``);
 dilation and stride only change the strides of the view. Neither costs the common case
 anything.
 """
