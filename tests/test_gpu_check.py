@@ -31,7 +31,8 @@ ERROR tests/test_train.py::test_resume - RuntimeError: no
 """
 
 
-def test_the_suite_part_runs_to_the_end_and_lists_the_failures_by_file(monkeypatch, capsys):
+def test_the_suite_part_runs_to_the_end_and_lists_the_failures_by_file(monkeypatch, capsys,
+                                                                       tmp_path):
     commands = []
 
     def fake_run(args, timeout, env=None, stdout_only=False):
@@ -39,7 +40,10 @@ def test_the_suite_part_runs_to_the_end_and_lists_the_failures_by_file(monkeypat
         return 1, PYTEST_OUTPUT, 95.0
 
     monkeypatch.setattr(gpu_check, "_run", fake_run)
-    ok, detail = gpu_check.part_suite(type("Args", (), {"suite_timeout": 60})())
+    log = tmp_path / "suite.log"
+    ok, detail = gpu_check.part_suite(type("Args", (), {"suite_timeout": 60,
+                                                        "suite_log": str(log)})())
+    assert log.read_text() == PYTEST_OUTPUT  # the whole output, kept for reading later
     assert not ok and "-x" not in commands[0]  # one failure does not stop the rest
     assert detail.startswith("3 failed, 812 passed, 40 skipped, 1 error in 95.12s")
     assert detail.endswith("failures by file: tests/test_cupy_double.py: 2; "
