@@ -133,9 +133,10 @@ def test_a_training_conv_layer_agrees_with_chunks_or_without(monkeypatch):
 
         monkeypatch.setattr(products, "_decisions", {})
         monkeypatch.setattr(products, "decide", forced)
-        x, w, b = (tg.Tensor(v, requires_grad=True) for v in (x0, w0, b0))
+        # on the host in every pass: a GPU's products never come here
+        x, w, b = (tg.Tensor(v, requires_grad=True, device="cpu") for v in (x0, w0, b0))
         y = F.conv2d(x, w, b)
-        y.backward(tg.Tensor(g0))
+        y.backward(tg.Tensor(g0, device="cpu"))
         return [y.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()], products.decisions()
 
     (whole, whole_plan), (cut, cut_plan) = run(False), run(True)
