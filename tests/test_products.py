@@ -143,3 +143,11 @@ def test_a_training_conv_layer_agrees_with_chunks_or_without(monkeypatch):
     assert set(whole_plan.values()) == {0} and 384 in cut_plan.values()
     for u, v in zip(whole, cut):
         np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-5)
+
+
+def test_what_is_remembered_stays_bounded(monkeypatch):
+    monkeypatch.setattr(products, "_MAX_DECISIONS", 3)
+    a = np.ones((2, 3), np.float32)
+    for n in range(1, 6):
+        products.matmul(np, a, np.ones((3, n), np.float32), np.empty((2, n), np.float32))
+    assert [key[1] for key in products.decisions()] == [(3, 3), (3, 4), (3, 5)]

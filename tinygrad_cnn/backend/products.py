@@ -37,6 +37,7 @@ ALIGN = 64
 _TRIES = 3           # timed products each way when deciding (after one untimed each)
 _PREFER_WHOLE = 0.05  # chunks must be this much faster: a tie is not worth the calls
 
+_MAX_DECISIONS = 256  # oldest forgotten beyond this (a server fed ever new shapes)
 _decisions: dict = {}  # (a.shape, b.shape, dtype, threads) -> columns per chunk, 0 = whole
 
 
@@ -94,6 +95,8 @@ def matmul(xp, a, b, out):
     step = _decisions.get(key)
     if step is None:
         _decisions[key] = decide(a, b, out)
+        while len(_decisions) > _MAX_DECISIONS:
+            _decisions.pop(next(iter(_decisions)))
         return out
     if step:
         return _chunked(a, b, out, step)
