@@ -38,7 +38,7 @@ _TRIES = 3           # timed products each way when deciding (after one untimed 
 _PREFER_WHOLE = 0.05  # chunks must be this much faster: a tie is not worth the calls
 
 _MAX_DECISIONS = 256  # oldest forgotten beyond this (a server fed ever new shapes)
-_decisions: dict = {}  # (a.shape, b.shape, dtype, threads) -> columns per chunk, 0 = whole
+_decisions: dict = {}  # (shapes, dtype, threads, strides) -> columns per chunk, 0 = whole
 
 
 def chunk_columns(rows: int, inner: int, columns: int) -> int:
@@ -91,7 +91,9 @@ def matmul(xp, a, b, out):
     and BLAS thread count."""
     if xp is not np:
         return xp.matmul(a, b, out=out)
-    key = (a.shape, b.shape, a.dtype.char, threads.current_blas_threads())
+    # the strides too: another layout of the same shapes may take other BLAS kernels
+    key = (a.shape, b.shape, a.dtype.char, threads.current_blas_threads(), a.strides,
+           b.strides)
     step = _decisions.get(key)
     if step is None:
         _decisions[key] = decide(a, b, out)
@@ -104,6 +106,6 @@ def matmul(xp, a, b, out):
 
 
 def decisions() -> dict:
-    """What was decided so far, ``{(a.shape, b.shape, dtype, threads): columns per chunk
-    (0: whole)}``: for ``tinygrad-cnn info``-style reports and tests."""
+    """What was decided so far, ``{(a.shape, b.shape, dtype, threads, a.strides,
+    b.strides): columns per chunk (0: whole)}``: for reports and tests."""
     return dict(_decisions)
