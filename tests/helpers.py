@@ -7,6 +7,7 @@ Each test module keeps a table of cases; adding an op means adding a line to a t
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -118,3 +119,11 @@ def sample_subsets(n_train: int, n_test: int):
     test = MNISTSample(train=False, normalize=True)
     return (ArrayDataset(train.images[:n_train], train.labels[:n_train], train.classes),
             ArrayDataset(test.images[:n_test], test.labels[:n_test], test.classes))
+
+
+def cupy_double_in_use():
+    """The CuPy test double when it stands in for CuPy in this pass (make test's second),
+    else None. Being imported is not enough: test_cupy_double imports it in every pass, also
+    beside real CuPy on a GPU, where its counters see nothing."""
+    double = sys.modules.get("cupy_double")
+    return double if double is not None and double.installed() else None

@@ -5,21 +5,18 @@ CuPy major version where the two differ (``cupy_double.behaving_as``); the check
 run in both passes.
 """
 
-import sys
 import warnings
 
 import numpy as np
 import pytest
+from helpers import cupy_double_in_use
 
 import tinygrad_cnn as tg
 from tinygrad_cnn import Tensor, backend
 from tinygrad_cnn.backend import generators
 from tinygrad_cnn.nn import functional as F
 
-_imported = sys.modules.get("cupy_double")
-# the double when it stands in for CuPy in this pass; imported beside real CuPy (a GPU run) it
-# counts nothing
-cupy_double = _imported if _imported is not None and _imported.installed() else None
+cupy_double = cupy_double_in_use()
 needs_double = pytest.mark.skipif(
     cupy_double is None or not backend.cuda_status()[0],
     reason="the CuPy 13/14 switch is the CuPy double's: run with TINYGRAD_CNN_TEST_CUPY=double "

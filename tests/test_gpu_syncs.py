@@ -7,10 +7,10 @@ none at all between progress redraws); an evaluated batch must not wait either (
 at the end of the evaluation).
 """
 
-import sys
 
 import numpy as np
 import pytest
+from helpers import cupy_double_in_use
 
 import tinygrad_cnn as tg
 from tinygrad_cnn import train
@@ -20,10 +20,7 @@ from tinygrad_cnn.train import epoch as train_epoch_module
 from tinygrad_cnn.train import loop as train_loop
 from tinygrad_cnn.train.metrics import evaluate
 
-_imported = sys.modules.get("cupy_double")
-# the double when it stands in for CuPy in this pass; imported beside real CuPy (a GPU run) it
-# counts nothing
-cupy_double = _imported if _imported is not None and _imported.installed() else None
+cupy_double = cupy_double_in_use()
 pytestmark = pytest.mark.skipif(
     cupy_double is None or tg.default_device() != "cuda",
     reason="counted by the CuPy double: run with TINYGRAD_CNN_TEST_CUPY=double "

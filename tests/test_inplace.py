@@ -4,6 +4,7 @@ refuse a graph whose inputs changed."""
 
 import numpy as np
 import pytest
+from helpers import cupy_double_in_use
 
 import tinygrad_cnn as tg
 from tinygrad_cnn import Tensor, nn
@@ -292,14 +293,11 @@ def test_zero_grad_in_place_zeroes_the_gradient_objects():
 @pytest.mark.skipif(not tg.backend.cuda_status()[0], reason="needs the GPU (or the CuPy double)")
 def test_in_place_ops_on_the_gpu_stay_there_without_waiting_and_copy_moves_from_the_host():
     import contextlib
-    import sys
 
     a = Tensor([1.0, 2.0], device="cuda")
     p = nn.Parameter(Tensor([1.0, 1.0], device="cuda"))
     p.grad = Tensor([0.5, 1.0], device="cuda")
-    double = sys.modules.get("cupy_double")  # counts the waits on the device
-    if double is not None and not double.installed():
-        double = None  # imported beside real CuPy (a GPU run): it sees nothing
+    double = cupy_double_in_use()  # counts the waits on the device
     with double.count() if double is not None else contextlib.nullcontext() as counts:
         a += 1
         a.mul_(Tensor([2.0, 3.0], device="cuda"))
