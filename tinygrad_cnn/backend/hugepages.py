@@ -2,16 +2,16 @@
 
 Why: a LeNet-5 training step walks through 12 MB (batch 64) to 42 MB (batch 256) of
 recycled buffers (:mod:`tinygrad_cnn.workspace`): im2col matrices, activations, their
-gradients. In 4 KiB pages that is 3,000-10,000 pages a step, more than the processor's
-TLB holds, so the copies, the matrix products and the elementwise passes keep missing it,
-and in a virtual machine every miss walks two page tables (the guest's and the host's). Linux backs memory
-with 2 MiB pages where a program asks (``madvise(MADV_HUGEPAGE)``; "madvise" is the usual
-setting of transparent huge pages), but only whole 2 MiB-aligned ranges of it. NumPy asks
-for arrays of 4 MiB and more, yet ``malloc`` aligns them to 4 KiB, so their ends stay in
-small pages, and the many smaller arrays get none. Measured on the 2-core VM (LeNet-5
-training steps, a fresh process per variant, alternating, medians of 5-6 processes):
-16-20% more images/s on one BLAS thread at batch 64 and 256, 13-28% on two, and the
-spread between processes narrowed.
+gradients. In 4 KiB pages that is 3,000-10,000 pages a step, more than the processor's TLB
+holds, so the copies, the matrix products and the elementwise passes keep missing it, and
+in a virtual machine every miss walks two page tables (the guest's and the host's). Linux
+backs memory with 2 MiB pages where a program asks (``madvise(MADV_HUGEPAGE)``; "madvise"
+is the usual setting of transparent huge pages), but only whole 2 MiB-aligned ranges of
+it. NumPy asks for arrays of 4 MiB and more, yet ``malloc`` aligns them to 4 KiB, so their
+ends stay in small pages, and the many smaller arrays get none. Measured on the 2-core VM
+(LeNet-5 training steps, a fresh process per variant, alternating, medians of 5-6
+processes): 16-20% more images/s on one BLAS thread at batch 64 and 256, 13-28% on two,
+and the spread between processes narrowed.
 
 So the workspace's large buffers come from here: mappings aligned to 2 MiB and advised.
 A buffer of :data:`PAGE` or more gets a mapping of its own; smaller ones are cut one after
