@@ -105,9 +105,11 @@ def test_a_view_is_counted_so_a_large_workspace_buffer_is_not_handed_out_twice()
 
 def _conv_pool_step(seed):
     rng = np.random.default_rng(seed)
-    x = Tensor(rng.standard_normal((64, 6, 14, 14)).astype(np.float32), requires_grad=True)
-    w = Tensor(rng.standard_normal((16, 6, 5, 5)).astype(np.float32), requires_grad=True)
-    b = Tensor(rng.standard_normal(16).astype(np.float32), requires_grad=True)
+    def host(*shape):  # the workspace serves the host only, whatever the default device
+        return Tensor(rng.standard_normal(shape).astype(np.float32), device="cpu",
+                      requires_grad=True)
+
+    x, w, b = host(64, 6, 14, 14), host(16, 6, 5, 5), host(16)
     out = F.max_pool2d(F.relu(F.conv2d(x, w, b)), 2)
     (out * out).sum().backward()
     return [out.numpy().copy()] + [t.grad.numpy().copy() for t in (x, w, b)]
