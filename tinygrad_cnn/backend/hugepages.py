@@ -11,7 +11,7 @@ it. NumPy asks for arrays of 4 MiB and more, yet ``malloc`` aligns them to 4 KiB
 ends stay in small pages, and the many smaller arrays get none. Measured on the 2-core VM
 (LeNet-5 training steps, a fresh process per variant, alternating, medians of 5-6
 processes): 16-20% more images/s on one BLAS thread at batch 64 and 256, 13-28% on two,
-and the spread between processes narrowed.
+and on one thread the spread between processes narrowed.
 
 So the workspace's large buffers come from here: mappings aligned to 2 MiB and advised.
 A buffer of :data:`PAGE` or more gets a mapping of its own; smaller ones are cut one after
