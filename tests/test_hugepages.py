@@ -108,6 +108,19 @@ def test_a_view_is_counted_so_a_large_workspace_buffer_is_not_handed_out_twice()
     ws.clear()
 
 
+def test_only_the_kept_workspace_buffers_take_large_pages():
+    """Past the few buffers kept per shape, an array in flight is an ordinary one: a caller
+    may hold it for good, and cut from a slab it would hold the whole slab."""
+    ws.clear()
+    shape = (300, 300)  # 352 KiB
+    arrays = [ws.empty(np, shape, np.float32) for _ in range(ws._PER_SHAPE + 2)]
+    kept, extra = arrays[:ws._PER_SHAPE], arrays[ws._PER_SHAPE:]
+    if hugepages.supported():
+        assert all(isinstance(a.base, mmap.mmap) for a in kept)
+    assert all(a.flags.owndata for a in extra)
+    ws.clear()
+
+
 def _conv_pool_step(seed):
     rng = np.random.default_rng(seed)
     def host(*shape):  # the workspace serves the host only, whatever the default device

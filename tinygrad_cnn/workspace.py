@@ -73,9 +73,13 @@ def empty(xp, shape, dtype):
             _cache.move_to_end(key)
         buf = _first_free(buffers)
         if buf is None:
-            buf = (hugepages.empty(shape, dtype) if dtype.itemsize * math.prod(shape)
-                   >= _LARGE_PAGES_FROM else np.empty(shape, dtype=dtype))
-            if len(buffers) < _PER_SHAPE:
+            kept = len(buffers) < _PER_SHAPE
+            # large pages for the buffers kept, which every step reuses; one more in flight
+            # is a plain array: a caller may keep it for good, and an array cut from a slab
+            # keeps the whole slab alive
+            large = kept and dtype.itemsize * math.prod(shape) >= _LARGE_PAGES_FROM
+            buf = hugepages.empty(shape, dtype) if large else np.empty(shape, dtype=dtype)
+            if kept:
                 buffers.append(buf)
                 _held += buf.nbytes
             while len(_cache) > 1 and (len(_cache) > _MAX_SHAPES or _held > _MAX_BYTES):
