@@ -186,18 +186,24 @@ class ThreadTuner:
     """Chooses the BLAS thread count for one kind of work by timing real batches.
 
     Call :meth:`begin` before a batch and :meth:`end` (with the batch's item count) after
-    it. While probing, the tuner runs each candidate count for ``settle`` batches it does
-    not time (the new count's first products warm up) and ``probe`` timed ones, keeps the
-    fewest threads within ``prefer_fewer`` (5%) of the fastest per item, and stops probing a
-    candidate early when one of its batches is three times slower than the best so far, or
-    its untimed first batch six times slower (two threads beside a busy process can be ten
-    times slower: a full probe would cost seconds). Once settled it keeps the last
-    ``window`` batch times; their median leaving ``[baseline / drift, baseline * drift]``
-    means the machine's load changed, and a new probe starts when the change could alter
-    the choice (slower with more than the fewest threads, faster with fewer than the most).
-    Without such a drift it probes again after ``recheck`` seconds, doubling that interval
-    (to at most 16 times) while the choice stands, so a machine that became quiet is
-    noticed and a steady one pays almost nothing.
+    it. A probe runs each candidate count for ``settle`` batches it does not time (the new
+    count's first products warm up) and then ``probe`` timed ones, taking the candidates in
+    turn, one timed batch each, in an order that reverses every round (1 2, 2 1, 1 2...):
+    on a machine whose speed moves by the second, candidates timed one after the other
+    would be compared across different moments, and the later one would carry the drift.
+    It keeps the fewest threads within ``prefer_fewer`` (5%) of the fastest per item, or,
+    when probing again, the standing choice if that is still within it (a tie is no reason
+    to change, and dropping to fewer threads on every passing slowdown would leave a quiet
+    machine's second core unused until the next recheck). A candidate is dropped early when
+    one of its batches is three times slower than the best so far, or its untimed first
+    batch six times slower (two threads beside a busy process can be ten times slower: a
+    full probe would cost seconds). Once settled it keeps the last ``window`` batch times;
+    their median leaving ``[baseline / drift, baseline * drift]`` means the machine's load
+    changed, and a new probe starts when the change could alter the choice (slower with
+    more than the fewest threads, faster with fewer than the most). Without such a drift it
+    probes again after ``recheck`` seconds, doubling that interval (to at most 16 times)
+    while the choice stands, so a machine that became quiet is noticed and a steady one
+    pays almost nothing.
 
     ``clock`` and ``apply`` are injectable so the logic is tested without a BLAS or timing.
     """
@@ -223,10 +229,8 @@ class ThreadTuner:
         """Forget the choice and probe again from the next batch."""
         self.choice = None
         self._candidates = None
-        self._queue: list = []
-        self._samples: list = []
-        self._skip = 0
-        self._results: dict = {}
+        self._plan: list = []      # (count, timed) for each batch left in the probe
+        self._samples: dict = {}   # count -> its timed seconds per item in this probe
         self._window = collections.deque(maxlen=self.window_size)
         self._recheck = self.base_recheck
         self._next_check = None
@@ -251,14 +255,13 @@ class ThreadTuner:
         self._candidates = None  # the cores or the environment may have changed meanwhile
         options = self.options()
         # the standing choice first: its numbers are the yardstick for early stops
-        self._queue = sorted(options, key=lambda c: (c != self.choice, c))
-        self._results = {}
-        self._next_candidate()
-
-    def _next_candidate(self) -> None:
-        self._samples = []
-        self._skip = self.settle
-        self._set(self._queue[0])
+        order = sorted(options, key=lambda c: (c != self.choice, c))
+        plan = [(c, timed) for c in order for timed in [False] * self.settle + [True]]
+        for round_ in range(1, self.probe):
+            plan += [(c, True) for c in (order[::-1] if round_ % 2 else order)]
+        self._plan = plan
+        self._samples = {c: [] for c in order}
+        self._set(plan[0][0])
 
     # --------------------------------------------------------------------- per batch
 
@@ -275,10 +278,10 @@ class ThreadTuner:
             self.choice = options[0]
             self._started = None
             return
-        if self.choice is None and not self._queue:
+        if self.choice is None and not self._plan:
             self._start_probe()
         else:
-            self._set(self._queue[0] if self._queue else self.choice)
+            self._set(self._plan[0][0] if self._plan else self.choice)
         self._started = self._clock()
 
     def end(self, items: int = 1) -> None:
@@ -289,34 +292,35 @@ class ThreadTuner:
         now = self._clock()
         per_item = (now - self._started) / max(items, 1)
         self._started = None
-        if self._queue:
+        if self._plan:
             self._probing(per_item, now)
         else:
             self._watching(per_item, now)
 
     def _probing(self, per_item: float, now: float) -> None:
-        best = min(self._results.values(), default=None)
-        if self._skip > 0:
-            self._skip -= 1
-            # a warm-up batch this slow is not warm-up: the candidate is dropped at once
-            if best is None or per_item <= 6 * best:
-                return
-        self._samples.append(per_item)
-        hopeless = best is not None and per_item > 3 * best
-        if len(self._samples) < self.probe and not hopeless:
+        count, timed = self._plan.pop(0)
+        others = [statistics.median(t) for c, t in self._samples.items() if t and c != count]
+        best = min(others, default=None)
+        if timed:
+            self._samples[count].append(per_item)
+        # a timed batch three times slower than the best, or a warm-up batch six times (that
+        # is not warm-up): the candidate is dropped at once
+        if best is not None and per_item > (3 if timed else 6) * best:
+            if not timed:
+                self._samples[count].append(per_item)
+            self._plan = [step for step in self._plan if step[0] != count]
+        if self._plan:
+            self._set(self._plan[0][0])
             return
-        self._results[self._queue.pop(0)] = statistics.median(self._samples)
-        if self._queue:
-            self._next_candidate()
-            return
+        results = {c: statistics.median(t) for c, t in self._samples.items() if t}
         previous = self.choice
-        # the fewest threads within ``prefer_fewer`` of the fastest: a tie is not worth a
-        # second thread, which a busy neighbour would later make costly
-        best = min(self._results.values())
-        self.choice = min(c for c, t in self._results.items()
-                          if t <= best * (1 + self.prefer_fewer))
-        self.last_probe = dict(sorted(self._results.items()))
-        self._baseline = self._results[self.choice]
+        best = min(results.values())
+        near = [c for c, t in results.items() if t <= best * (1 + self.prefer_fewer)]
+        # the standing choice stays on a tie; otherwise the fewest threads near the fastest:
+        # a tie is not worth a second thread, which a busy neighbour would later make costly
+        self.choice = previous if previous in near else min(near)
+        self.last_probe = dict(sorted(results.items()))
+        self._baseline = results[self.choice]
         self._window.clear()
         self._recheck = (min(self._recheck * 2, 16 * self.base_recheck)
                          if previous == self.choice else self.base_recheck)
