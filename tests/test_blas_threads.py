@@ -93,33 +93,6 @@ def test_a_change_of_load_starts_a_new_probe_and_the_choice_follows_it():
     assert tuner.choice == 2
 
 
-class DriftingMachine(Machine):
-    """A machine that gets slower by ``rate`` with every batch, whatever the count."""
-
-    def __init__(self, cost, rate):
-        super().__init__(cost)
-        self.rate, self.ran = rate, []  # the count each batch ran with
-
-    def run(self, tuner, batches, items=64):
-        for _ in range(batches):
-            tuner.begin()
-            self.now += self.cost[self.current] * items * (1 + self.rate * len(self.ran))
-            self.ran.append(self.current)
-            tuner.end(items)
-
-
-def test_candidates_are_timed_in_turn_so_a_drifting_machine_does_not_favour_the_first():
-    # two threads are 10% faster, and every batch is 4% slower than the one before: timed
-    # one candidate after the other, the second would carry the drift and lose
-    machine = DriftingMachine({1: 100e-6, 2: 90e-6}, rate=0.04)
-    tuner = make_tuner(machine)
-    machine.run(tuner, 8)
-    assert tuner.choice == 2
-    # each count warmed up and timed once, then timed in turn, the order reversing
-    assert machine.ran == [1, 1, 2, 2, 2, 1, 1, 2]
-    assert tuner.last_probe == pytest.approx({1: 120e-6, 2: 104.4e-6})
-
-
 def test_a_passing_slowdown_does_not_drop_a_standing_choice_of_two_threads():
     machine = Machine({1: 100e-6, 2: 80e-6})
     tuner = make_tuner(machine, recheck=1000.0)

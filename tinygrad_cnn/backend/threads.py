@@ -186,24 +186,24 @@ class ThreadTuner:
     """Chooses the BLAS thread count for one kind of work by timing real batches.
 
     Call :meth:`begin` before a batch and :meth:`end` (with the batch's item count) after
-    it. A probe runs each candidate count for ``settle`` batches it does not time (the new
-    count's first products warm up) and then ``probe`` timed ones, taking the candidates in
-    turn, one timed batch each, in an order that reverses every round (1 2, 2 1, 1 2...):
-    on a machine whose speed moves by the second, candidates timed one after the other
-    would be compared across different moments, and the later one would carry the drift.
-    It keeps the fewest threads within ``prefer_fewer`` (5%) of the fastest per item, or,
-    when probing again, the standing choice if that is still within it (a tie is no reason
-    to change, and dropping to fewer threads on every passing slowdown would leave a quiet
-    machine's second core unused until the next recheck). A candidate is dropped early when
-    one of its batches is three times slower than the best so far, or its untimed first
-    batch six times slower (two threads beside a busy process can be ten times slower: a
-    full probe would cost seconds). Once settled it keeps the last ``window`` batch times;
-    their median leaving ``[baseline / drift, baseline * drift]`` means the machine's load
-    changed, and a new probe starts when the change could alter the choice (slower with
-    more than the fewest threads, faster with fewer than the most). Without such a drift it
-    probes again after ``recheck`` seconds, doubling that interval (to at most 16 times)
-    while the choice stands, so a machine that became quiet is noticed and a steady one
-    pays almost nothing.
+    it. While probing, the tuner runs each candidate count for ``settle`` batches it does
+    not time (the new count's first products warm up) and ``probe`` timed ones, one
+    candidate after the other. (Not in turn, batch by batch: after a batch on two threads
+    OpenBLAS's idle worker spins on for a while, and beside a busy process the one-thread
+    batches that follow were measured twice as slow as they are, so that two threads were
+    wrongly kept there.) It keeps the fewest threads within ``prefer_fewer`` (5%) of the
+    fastest per item, or, when probing again, the standing choice if that is still within
+    it: a tie is no reason to change, and dropping to fewer threads on every passing
+    slowdown would leave a quiet machine's second core unused until the next recheck. A
+    candidate is dropped early when one of its batches is three times slower than the best
+    so far, or its untimed first batch six times slower (two threads beside a busy process
+    can be ten times slower: a full probe would cost seconds). Once settled it keeps the
+    last ``window`` batch times; their median leaving ``[baseline / drift, baseline *
+    drift]`` means the machine's load changed, and a new probe starts when the change could
+    alter the choice (slower with more than the fewest threads, faster with fewer than the
+    most). Without such a drift it probes again after ``recheck`` seconds, doubling that
+    interval (to at most 16 times) while the choice stands, so a machine that became quiet
+    is noticed and a steady one pays almost nothing.
 
     ``clock`` and ``apply`` are injectable so the logic is tested without a BLAS or timing.
     """
@@ -256,9 +256,8 @@ class ThreadTuner:
         options = self.options()
         # the standing choice first: its numbers are the yardstick for early stops
         order = sorted(options, key=lambda c: (c != self.choice, c))
-        plan = [(c, timed) for c in order for timed in [False] * self.settle + [True]]
-        for round_ in range(1, self.probe):
-            plan += [(c, True) for c in (order[::-1] if round_ % 2 else order)]
+        plan = [(c, timed) for c in order
+                for timed in [False] * self.settle + [True] * self.probe]
         self._plan = plan
         self._samples = {c: [] for c in order}
         self._set(plan[0][0])
