@@ -61,7 +61,8 @@ def empty(xp, shape, dtype):
     """An uninitialised array, recycled when one of this shape and dtype is free."""
     shape = tuple(shape)
     dtype = np.dtype(dtype)
-    if xp is not np or dtype.itemsize * math.prod(shape) < _MIN_BYTES:
+    nbytes = dtype.itemsize * math.prod(shape)
+    if xp is not np or nbytes < _MIN_BYTES:
         return xp.empty(shape, dtype=dtype)
     key = (shape, dtype.str)
     global _held
@@ -77,7 +78,7 @@ def empty(xp, shape, dtype):
             # large pages for the buffers kept, which every step reuses; one more in flight
             # is a plain array: a caller may keep it for good, and an array cut from a slab
             # keeps the whole slab alive
-            large = kept and dtype.itemsize * math.prod(shape) >= _LARGE_PAGES_FROM
+            large = kept and nbytes >= _LARGE_PAGES_FROM
             buf = hugepages.empty(shape, dtype) if large else np.empty(shape, dtype=dtype)
             if kept:
                 buffers.append(buf)
