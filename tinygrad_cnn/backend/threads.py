@@ -256,11 +256,10 @@ class ThreadTuner:
         options = self.options()
         # the standing choice first: its numbers are the yardstick for early stops
         order = sorted(options, key=lambda c: (c != self.choice, c))
-        plan = [(c, timed) for c in order
-                for timed in [False] * self.settle + [True] * self.probe]
-        self._plan = plan
+        self._plan = [(c, timed) for c in order
+                      for timed in [False] * self.settle + [True] * self.probe]
         self._samples = {c: [] for c in order}
-        self._set(plan[0][0])
+        self._set(order[0])
 
     # --------------------------------------------------------------------- per batch
 
