@@ -144,20 +144,24 @@ class ReLUOp(Function):
 
     It runs on every activation of a network, so its arrays are recycled buffers (fresh
     ones of that size cost page faults that take longer than the arithmetic) laid out in
-    memory as its input is (a batch-last convolution output stays batch-last).
+    memory as its input is (a batch-last convolution output stays batch-last). Backward
+    keeps the mask ``x > 0`` (one byte a value) rather than the output: the output's
+    memory is free again once the next layer has read it, and backward reads a quarter of
+    the bytes (LeNet-5's training step at batch 64: 2-3% faster, in one process
+    alternating both).
     """
 
     def forward(ctx, x):
         xp = xp_of(x)
         out = xp.maximum(x, ws.zero_operand(xp, x), out=ws.empty_like(xp, x))
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(xp.greater(x, 0, out=ws.empty_like(xp, x, dtype=bool)))
         return out
 
     def backward(ctx, g):
-        (out,) = ctx.saved
+        (positive,) = ctx.saved
         xp = xp_of(g)
-        positive = xp.greater(out, 0, out=ws.empty_like(xp, out, dtype=bool))
-        return xp.multiply(g, positive, out=ws.empty_like(xp, out, dtype=g.dtype))
+        return xp.multiply(g, positive, out=ws.empty_like(xp, positive, dtype=g.dtype))
 
 
 class SigmoidOp(Function):
