@@ -252,6 +252,39 @@ def test_max_pool_sends_a_nan_windows_gradient_to_its_last_nan_as_pytorch(window
     np.testing.assert_array_equal(_pool_grad(x, kernel_size=k), expected)
 
 
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_max_pool_takes_the_nan_test_only_when_a_maximum_is_nan(monkeypatch, with_nan):
+    """On the host the two passes of a 2x2 pooling first leave the NaN test out; they run
+    again with it exactly when a maximum came out NaN, and the indices are those of the
+    careful passes either way (ties everywhere, as after a ReLU)."""
+    from tinygrad_cnn.nn import pool
+    x = np.random.default_rng(3).integers(0, 2, size=(4, 3, 6, 6)).astype(np.float32)
+    if with_nan:
+        x[1, 2, 0, 1] = NAN  # the second of its pair: the hopeful pass points elsewhere
+    calls = []
+    first_max = pool._first_max
+
+    def counted(xp, views, with_index, nan_aware=True):
+        calls.append(nan_aware)
+        return first_max(xp, views, with_index, nan_aware)
+
+    monkeypatch.setattr(pool, "_first_max", counted)
+    t = Tensor(x, requires_grad=True)
+    out = F.max_pool2d(t, 2)
+    out.sum().backward()
+    assert calls == ([False, False, True, True] if with_nan else [False, False])
+    views = [x[..., 0::2], x[..., 1::2]]
+    for nan_aware in (False, True):
+        if with_nan and not nan_aware:
+            continue  # the hopeful indices of a NaN window are not to be trusted
+        colmax, colidx = first_max(np, views, True, nan_aware)
+        careful_max, careful_idx = first_max(np, views, True)
+        np.testing.assert_array_equal(colmax, careful_max)
+        np.testing.assert_array_equal(colidx, careful_idx)
+    expected = _pool_grad(x.astype(float), kernel_size=2)
+    np.testing.assert_array_equal(t.grad.numpy(), expected)
+
+
 @pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=1),
                                 dict(kernel_size=3, stride=2, padding=1),
                                 dict(kernel_size=(2, 3), stride=(2, 1))], ids=str)

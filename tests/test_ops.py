@@ -150,6 +150,23 @@ def test_every_contract_op_has_a_case():
     assert [op for op in contract if op not in names] == []
 
 
+def test_relu_backward_keeps_a_mask_not_the_output():
+    """The graph holds ReLU's mask (a byte a value), so its output's memory goes back as
+    soon as nothing else uses it, and the gradient is still exact."""
+    import gc
+    import weakref
+    x = Tensor(np.array([[-1.0, 0.0, 2.0], [3.0, -0.5, 0.25]], dtype=np.float32),
+               requires_grad=True)
+    y = x.relu()
+    out_memory = weakref.ref(y.data)
+    loss = y.sum()
+    del y
+    gc.collect()
+    assert out_memory() is None
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 0, 1], [1, 0, 1]])
+
+
 def test_relu_gradient_at_zero_is_zero():
     x = Tensor([-1.0, 0.0, 2.0], requires_grad=True)
     x.relu().sum().backward()
