@@ -145,9 +145,10 @@ class MaxPool2dOp(Function):
         xpad = xpad[:, :, :rows]
         grad = ctx.needs_input_grad[0]  # the indices are only for the gradient
         columns = [xpad[..., s] for s in _offset_slices(OW, KW, sw)]
-        # on the host, first as if no window held NaN (then no maximum is NaN), and again
-        # the careful way if one is; on a GPU that test would wait for the device
-        hopeful = grad and xp is np
+        # on the host, a 2-wide pass first as if no window held NaN (then no maximum is
+        # NaN), and both again the careful way if one is; on a GPU that test would wait
+        # for the device
+        hopeful = grad and xp is np and 2 in (KW, KH)
         for careful in ((False, True) if hopeful else (True,)):
             colmax, colidx = _first_max(xp, columns, grad, careful)
             out, rowidx = _first_max(
