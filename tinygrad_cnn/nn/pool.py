@@ -145,16 +145,18 @@ class MaxPool2dOp(Function):
         xpad = xpad[:, :, :rows]
         grad = ctx.needs_input_grad[0]  # the indices are only for the gradient
         columns = [xpad[..., s] for s in _offset_slices(OW, KW, sw)]
-        # on the host, a 2-wide pass first as if no window held NaN (then no maximum is
-        # NaN), and both again the careful way if one is; on a GPU that test would wait
-        # for the device
+
+        def both_passes(nan_aware):  # along the width, then along the height
+            colmax, colidx = _first_max(xp, columns, grad, nan_aware)
+            rows_of = [colmax[:, :, s] for s in _offset_slices(OH, KH, sh)]
+            return (colidx,) + _first_max(xp, rows_of, grad, nan_aware)
+
+        # on the host, a 2-wide pass first as if no window held NaN, and both passes again
+        # the careful way if a maximum is NaN; on a GPU that test would wait for the device
         hopeful = grad and xp is np and 2 in (KW, KH)
-        for careful in ((False, True) if hopeful else (True,)):
-            colmax, colidx = _first_max(xp, columns, grad, careful)
-            out, rowidx = _first_max(
-                xp, [colmax[:, :, s] for s in _offset_slices(OH, KH, sh)], grad, careful)
-            if careful or out.size == 0 or not np.isnan(np.max(out)):
-                break
+        colidx, out, rowidx = both_passes(nan_aware=not hopeful)
+        if hopeful and out.size and np.isnan(np.max(out)):
+            colidx, out, rowidx = both_passes(nan_aware=True)
         ctx.geometry = PoolGeometry(KH, KW, sh, sw, ph, pw, OH, OW, rows, Hp, Wp)
         if grad:
             ctx.save_for_backward(colidx, rowidx)
