@@ -78,6 +78,43 @@ def test_ratio_is_of_medians_and_ranges_over_rounds_quiet_for_both():
         "median": 0.6, "per_round_min": 0.5, "per_round_max": 0.8}
 
 
+def sitting(rounds, ours, theirs=None, case=("train", 64)):
+    entry = {"task": case[0], "batch_size": case[1], "ours": {"round_medians": ours}}
+    if theirs is not None:
+        entry["torch"] = {"round_medians": theirs}
+    return {"rounds": rounds, "results": [entry]}
+
+
+def test_sitting_ratios_take_per_process_medians_in_each_sitting_and_all_together():
+    from tinygrad_cnn.bench.report import format_sittings, sitting_ratios
+
+    first = sitting(3, [900.0, 1100.0, None], [1000.0, 1000.0, 800.0])
+    second = sitting(2, [600.0, 700.0], [1000.0, 1200.0])
+    summary = sitting_ratios([first, second])
+    assert summary["cases"] == [("train", 64)]
+    # each sitting: median of ours' quiet rounds over median of PyTorch's
+    assert summary["sittings"] == [(3, [pytest.approx(1000 / 1000)]),
+                                   (2, [pytest.approx(650 / 1100)])]
+    # together: the medians of all rounds (900, 1100, 600, 700 | 1000, 1000, 800, 1000, 1200),
+    # not the median of the sittings' ratios
+    assert summary["together"] == (5, [pytest.approx(800 / 1000)])
+    table = format_sittings([first, second])
+    assert "| 1 | 3 | 1.00 |" in table and "| 2 | 2 | 0.59 |" in table
+    assert "| all 2 together | 5 | **0.80** |" in table
+
+
+def test_sitting_ratios_mark_a_case_a_sitting_lacks_or_ran_without_torch():
+    from tinygrad_cnn.bench.report import format_sittings, sitting_ratios
+
+    with_torch = sitting(1, [500.0], [1000.0])
+    ours_only = sitting(1, [500.0], case=("infer", 1000))
+    summary = sitting_ratios([with_torch, ours_only])
+    assert summary["cases"] == [("train", 64), ("infer", 1000)]
+    assert summary["sittings"] == [(1, [0.5, None]), (1, [None, None])]
+    assert summary["together"] == (2, [0.5, None])
+    assert "| 2 | 1 | - | - |" in format_sittings([with_torch, ours_only])
+
+
 def test_same_result_allows_float32_reordering_not_another_computation():
     assert same_result(2.302585, 2.3026) and same_result(1e-5, 2e-5)  # near 0: absolute
     assert not same_result(2.30, 2.31)

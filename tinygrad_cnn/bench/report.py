@@ -6,10 +6,12 @@ shown change independently; ``--json`` prints the report dict itself.
 
 from __future__ import annotations
 
+import statistics
+
 from .stats import format_ratio
 from .worker import LIBRARIES
 
-__all__ = ["case_name", "format_report", "library_name"]
+__all__ = ["case_name", "format_report", "format_sittings", "library_name", "sitting_ratios"]
 
 def case_name(task: str, batch_size: int) -> str:
     return f"{'training step' if task == 'train' else 'inference'}, batch {batch_size}"
@@ -106,3 +108,58 @@ def _chosen(descriptions: list) -> str:
     first, rest = ordered[0], ordered[1:]
     return ", ".join([f"{first[0]} ({first[1]} rounds)" if len(descriptions) > 1
                       else first[0]] + [f"{k} ({n})" for k, n in rest])
+
+
+def _per_process_ratio(entries: list):
+    """Median of ours' per-process (per-round) medians over PyTorch's, over ``entries``
+    (one case of one or more sittings); None without PyTorch or a quiet round."""
+    ours = [m for e in entries for m in e["ours"]["round_medians"] if m is not None]
+    theirs = [m for e in entries if "torch" in e
+              for m in e["torch"]["round_medians"] if m is not None]
+    if not ours or not theirs:
+        return None
+    return statistics.median(ours) / statistics.median(theirs)
+
+
+def sitting_ratios(reports: list) -> dict:
+    """The quiet ratio of each case in each sitting (one ``--json`` report each), and of
+    all the sittings' rounds together, as ``{"cases": [(task, batch)], "sittings":
+    [(rounds, [ratio per case])], "together": (rounds, [ratio per case])}``.
+
+    Why: on a machine whose speed moves from one sitting to the next, one sitting's ratio
+    is one draw; a claim about the median is better read over many. Each ratio is the
+    median of one library's per-process medians over the other's (each round is a fresh
+    process per library), so a process that ran long blocks counts once.
+    """
+    cases: list = []
+    for report in reports:
+        for e in report["results"]:
+            if (e["task"], e["batch_size"]) not in cases:
+                cases.append((e["task"], e["batch_size"]))
+
+    def of(report_list, case):
+        entries = [e for r in report_list for e in r["results"]
+                   if (e["task"], e["batch_size"]) == case]
+        return _per_process_ratio(entries) if entries else None
+
+    return {"cases": cases,
+            "sittings": [(r["rounds"], [of([r], c) for c in cases]) for r in reports],
+            "together": (sum(r["rounds"] for r in reports), [of(reports, c) for c in cases])}
+
+
+def format_sittings(reports: list) -> str:
+    """:func:`sitting_ratios` as a Markdown table, a row per sitting and one for all."""
+    summary = sitting_ratios(reports)
+    cases = summary["cases"]
+
+    def cell(ratio):
+        return "-" if ratio is None else f"{ratio:.2f}"
+
+    lines = ["| sitting | rounds | " + " | ".join(case_name(*c) for c in cases) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in cases) + " |"]
+    for number, (rounds, ratios) in enumerate(summary["sittings"], start=1):
+        lines.append(f"| {number} | {rounds} | " + " | ".join(cell(r) for r in ratios) + " |")
+    rounds, ratios = summary["together"]
+    lines.append(f"| all {len(reports)} together | {rounds} | "
+                 + " | ".join(f"**{cell(r)}**" for r in ratios) + " |")
+    return "\n".join(lines)
