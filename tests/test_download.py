@@ -181,7 +181,7 @@ def test_download_dataset_and_skip_existing(server, tmp_path, closed_port):
     assert len(MNIST(root=tmp_path / "data", train=False)) == 5
 
 
-def test_mnist_download_true_uses_the_record(server, tmp_path, monkeypatch, swap_dataset):
+def test_mnist_download_true_uses_the_record(server, tmp_path, monkeypatch, swap_dataset):  # noqa: F811
     base, www, _ = server
     swap_dataset("mnist", mirrors=[base], sha256=publish_fake_mnist(www, n=3))
     monkeypatch.delenv("TINYGRAD_CNN_DATA", raising=False)
@@ -203,7 +203,7 @@ def test_known_hash_tables_are_complete():
 
 
 def test_cli_download_flag_fetches_into_the_data_dir(server, tmp_path, monkeypatch, capsys,
-                                                     closed_port, swap_dataset):
+                                                     closed_port, swap_dataset):  # noqa: F811
     from tinygrad_cnn.cli import main
 
     base, www, requests = server

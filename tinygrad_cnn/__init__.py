@@ -8,12 +8,12 @@ from . import (
     optim,
     testing,
 )
-from .viz import provenance  # noqa: F401  (notes each node's module for graph drawings)
 from .autograd import Function, is_grad_enabled, no_grad
 from .backend import default_device, manual_seed
 from .backend.threads import get_num_threads, set_num_threads
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor
+from .viz import provenance  # noqa: F401  (notes each node's module for graph drawings)
 
 __all__ = [
     "CheckpointError", "DEFAULT_DEVICE", "Function", "Tensor", "__version__", "default_device",

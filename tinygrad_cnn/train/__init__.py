@@ -9,12 +9,20 @@ entry point the epoch benchmark calls too), :mod:`.checkpoint` (the files),
 """
 
 from .checkpoint import (
-    CHECKPOINT_FORMAT, inspect_checkpoint, read_checkpoint, write_checkpoint,
+    CHECKPOINT_FORMAT,
+    inspect_checkpoint,
+    read_checkpoint,
+    write_checkpoint,
 )
 from .config import ConfigError, TrainConfig
 from .epoch import READ_INTERVAL, EpochState, train_epoch
 from .loop import (
-    RECIPES, TrainingDiverged, TrainingInterrupted, fit, load_datasets, make_optimizer,
+    RECIPES,
+    TrainingDiverged,
+    TrainingInterrupted,
+    fit,
+    load_datasets,
+    make_optimizer,
 )
 from .metrics import evaluate
 
