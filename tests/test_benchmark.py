@@ -115,6 +115,27 @@ def test_sitting_ratios_mark_a_case_a_sitting_lacks_or_ran_without_torch():
     assert "| 2 | 1 | - | - |" in format_sittings([with_torch, ours_only])
 
 
+def test_readme_speed_puts_the_sittings_between_the_bench_and_the_epoch_tables():
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / "readme_speed.py"
+    spec = importlib.util.spec_from_file_location("readme_speed", path)
+    readme_speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(readme_speed)
+    bench = {"device": "cpu", "threads": 2, "cores": 2, "numpy": "2", "rounds": 3,
+             "blocks_per_round": 5, "block_seconds": 0.3, "warmup_seconds": 0.5,
+             "max_other_cpu": 0.1, "notes": [], "results": []}
+    epoch = {"busy": 1, "cores": 2, "dataset": "fashion-mnist", "rounds": 3,
+             "seconds": {"PyTorch": {"quiet": [4.0], "busy": [12.0]}}}
+    alone = readme_speed.render(bench, epoch)
+    assert "sitting" not in alone
+    text = readme_speed.render(bench, epoch, [sitting(11, [900.0], [1000.0]),
+                                              sitting(21, [1200.0], [1000.0])])
+    assert "in 2 more of the same code (`tinygrad-cnn bench`, 11, 21 rounds)" in text
+    assert "| 2 | 11 | 0.90 |" in text and "| all 3 together | 35 | **1.05** |" in text
+    assert text.index("| all 3 together") < text.index("one fashion-mnist epoch")
+
+
 def test_same_result_allows_float32_reordering_not_another_computation():
     assert same_result(2.302585, 2.3026) and same_result(1e-5, 2e-5)  # near 0: absolute
     assert not same_result(2.30, 2.31)
@@ -192,6 +213,15 @@ def test_bench_json_report_has_every_field():
         else:
             assert "torch" not in entry and "PyTorch is not installed" in report["notes"][0]
     assert report["results"][0]["ours"]["check"] == pytest.approx(2.3, abs=0.3)  # ~ln(10)
+    # a real report is what the table of sittings reads (here the same sitting twice)
+    from tinygrad_cnn.bench.report import sitting_ratios
+
+    summary = sitting_ratios([report, report])
+    assert summary["cases"] == [("train", 16), ("infer", 32)]
+    assert summary["together"][0] == 2
+    if HAS_TORCH:
+        assert summary["together"][1] == pytest.approx(summary["sittings"][0][1])
+        assert all(r > 0 for r in summary["together"][1])
 
 
 def test_bench_text_report_without_torch():
