@@ -129,7 +129,7 @@ def sitting_ratios(reports: list) -> dict:
     Why: on a machine whose speed moves from one sitting to the next, one sitting's ratio
     is one draw; a claim about the median is better read over many. Each ratio is the
     median of one library's per-process medians over the other's (each round is a fresh
-    process per library), so a process that ran long blocks counts once.
+    process per library), so that each process counts once, however many blocks it timed.
     """
     cases: list = []
     for report in reports:
